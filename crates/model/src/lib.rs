@@ -1,0 +1,15 @@
+//! The shared vocabulary of logveil: dataset names and Arrow schemas, the privacy-safe row
+//! types that flow from the privacy engine into the sink, drop and quarantine reasons, and
+//! UTC time helpers (civil dates, hour partitions, RFC 3339 and CLF timestamps).
+//!
+//! Every other crate depends on this one; it depends on nothing of logveil's.
+
+pub mod reason;
+pub mod row;
+pub mod schema;
+pub mod time;
+
+pub use reason::{DropReason, QuarantineReason};
+pub use row::{AccessRow, QuarantineRow, SessionRow, UaFields};
+pub use schema::{DatasetKind, SCHEMA_VERSION};
+pub use time::HourKey;

@@ -1,0 +1,63 @@
+//! Why a line did not become a row: deliberate drops (policy) and quarantine (bad input).
+
+/// A record removed on purpose by the privacy rules. Dropped records are counted, never stored,
+/// not even in quarantine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// Proxy traffic (CONNECT, absolute-form targets, proxy event types, destination fields).
+    ProxyTraffic,
+    /// A session event without statistics consent (or without a consent object at all).
+    NoStatisticsConsent,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 2] = [DropReason::ProxyTraffic, DropReason::NoStatisticsConsent];
+
+    /// Stable snake_case name used in summaries and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::ProxyTraffic => "proxy_traffic",
+            DropReason::NoStatisticsConsent => "no_statistics_consent",
+        }
+    }
+}
+
+/// Why a line was quarantined: it could not be turned into a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuarantineReason {
+    /// The line does not match the declared format.
+    Malformed,
+    /// The timestamp is missing or not a valid date and time.
+    BadTimestamp,
+    /// The client address is neither an IPv4 nor an IPv6 address.
+    BadClientAddress,
+    /// A JSON line that is not valid JSON, or has a field of the wrong type.
+    BadJson,
+    /// A required field is missing.
+    MissingField,
+    /// The line is longer than the configured maximum.
+    LineTooLong,
+}
+
+impl QuarantineReason {
+    pub const ALL: [QuarantineReason; 6] = [
+        QuarantineReason::Malformed,
+        QuarantineReason::BadTimestamp,
+        QuarantineReason::BadClientAddress,
+        QuarantineReason::BadJson,
+        QuarantineReason::MissingField,
+        QuarantineReason::LineTooLong,
+    ];
+
+    /// Stable snake_case name used in summaries, metrics and the `_quarantine` dataset.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::Malformed => "malformed",
+            QuarantineReason::BadTimestamp => "bad_timestamp",
+            QuarantineReason::BadClientAddress => "bad_client_address",
+            QuarantineReason::BadJson => "bad_json",
+            QuarantineReason::MissingField => "missing_field",
+            QuarantineReason::LineTooLong => "line_too_long",
+        }
+    }
+}
