@@ -1,1 +1,38 @@
-//! stub
+//! The Parquet sink: Hive-partitioned datasets (`<root>/<dataset>/dt=YYYY-MM-DD/hour=HH/`),
+//! written through `object_store` so that local disk and object storage are configuration.
+//!
+//! - [`builders`] fills Arrow builders from privacy-safe rows, one batch at a time.
+//! - [`writer`] routes rows to hour partitions and streams them into zstd Parquet files that
+//!   become visible only when complete (staged name, fsync, rename).
+//! - [`manifest`] keeps each partition's `_manifest.json`: files, row counts, checksums, key
+//!   ids and the partition's expiry.
+//! - [`storage`] is the thin synchronous layer over `object_store`.
+
+pub mod builders;
+pub mod manifest;
+pub mod storage;
+pub mod writer;
+
+pub use builders::{AccessBuilder, QuarantineBuilder, RowBuilder, SessionBuilder};
+pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
+pub use storage::Storage;
+pub use writer::{PartitionWriter, SinkConfig, WrittenFile};
+
+/// Errors of the sink. Messages name the object and never contain row data.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("storage error on {path}: {source}")]
+    Store { path: String, source: object_store::Error },
+    #[error("cannot open output root {root}: {source}")]
+    Root { root: String, source: object_store::Error },
+    #[error("parquet error writing {path}: {source}")]
+    Parquet { path: String, source: parquet::errors::ParquetError },
+    #[error("arrow error building a batch for {dataset}: {source}")]
+    Arrow { dataset: String, source: arrow_schema::ArrowError },
+    #[error("manifest {path} is not valid ({what}); move it aside and run `logveil` again to rebuild it")]
+    BadManifest { path: String, what: String },
+    #[error("I/O error on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+pub type Result<T, E = SinkError> = std::result::Result<T, E>;

@@ -1,1 +1,348 @@
-//! stub
+//! Line sources: opens files, stdin and gzip streams and cuts them into [`Chunk`]s of whole
+//! lines, each knowing the source name, its first line number and byte offset, so that every
+//! later error can say exactly where it happened. Chunks are the unit of parallel work.
+//!
+//! Lines are split on `\n`; a trailing `\r` is removed. A line longer than the configured
+//! maximum is not buffered without bound: its first bytes are kept, the rest skipped, and the
+//! line is flagged as over-long for the caller to quarantine.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memchr::memchr_iter;
+
+/// Where a source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open {path}: {source}; check that the file exists and is readable")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("read error in {name} after byte {offset}: {source}")]
+    Read { name: Arc<str>, offset: u64, source: io::Error },
+}
+
+/// One input: a file path, or `-` for standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" { Input::Stdin } else { Input::File(PathBuf::from(arg)) }
+    }
+
+    /// Name used in errors and the quarantine (`<stdin>` or the path as given).
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_string(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Opens the input; gzip is detected by its magic bytes (not by the file name), and
+    /// concatenated gzip members are read as one stream.
+    pub fn open(&self) -> Result<Box<dyn Read + Send>, SourceError> {
+        let raw: Box<dyn Read + Send> = match self {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::File(p) => Box::new(open_file(p)?),
+        };
+        let mut r = BufReader::with_capacity(256 * 1024, raw);
+        let gz = {
+            use io::BufRead;
+            let head = r.fill_buf().map_err(|source| SourceError::Read {
+                name: self.name().into(),
+                offset: 0,
+                source,
+            })?;
+            head.starts_with(&[0x1f, 0x8b])
+        };
+        if gz {
+            Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+        } else {
+            Ok(Box::new(r))
+        }
+    }
+}
+
+fn open_file(p: &Path) -> Result<File, SourceError> {
+    File::open(p).map_err(|source| SourceError::Open { path: p.to_path_buf(), source })
+}
+
+/// A run of whole lines from one source.
+#[derive(Debug)]
+pub struct Chunk {
+    pub source: Arc<str>,
+    /// 1-based number of the first line in `data`.
+    pub first_line: u64,
+    /// Byte offset of `data[0]` in the (decompressed) source.
+    pub first_offset: u64,
+    /// Whole lines, each terminated by `\n` (the last one may lack it at end of input).
+    pub data: Vec<u8>,
+    /// Lines cut short because they exceeded the maximum length: (line number, byte offset,
+    /// original length). Their kept prefix is in `data` like any other line.
+    pub overlong: Vec<(u64, u64, u64)>,
+}
+
+/// One line of a chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    pub number: u64,
+    pub offset: u64,
+    pub bytes: &'a [u8],
+}
+
+impl Chunk {
+    /// The chunk's lines, without `\n` or `\r\n`.
+    pub fn lines(&self) -> Lines<'_> {
+        Lines {
+            data: &self.data,
+            pos: 0,
+            number: self.first_line,
+            offset: self.first_offset,
+            overlong: &self.overlong,
+        }
+    }
+
+    pub fn line_count(&self) -> u64 {
+        let n = memchr_iter(b'\n', &self.data).count() as u64;
+        if self.data.last().is_some_and(|&b| b != b'\n') { n + 1 } else { n }
+    }
+
+    /// Whether the given line number was cut short (over-long).
+    pub fn is_overlong(&self, number: u64) -> bool {
+        self.overlong.iter().any(|o| o.0 == number)
+    }
+}
+
+/// Iterator over a chunk's lines.
+pub struct Lines<'a> {
+    data: &'a [u8],
+    pos: usize,
+    number: u64,
+    offset: u64,
+    overlong: &'a [(u64, u64, u64)],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Line<'a>> {
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let rest = &self.data[self.pos..];
+        let (len, advance) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (i, i + 1),
+            None => (rest.len(), rest.len()),
+        };
+        let mut bytes = &rest[..len];
+        if let [head @ .., b'\r'] = bytes {
+            bytes = head;
+        }
+        let line = Line { number: self.number, offset: self.offset, bytes };
+        self.pos += advance;
+        self.offset += advance as u64;
+        if let Some(&(n, _, orig_len)) = self.overlong.first()
+            && n == self.number
+        {
+            // The line was cut short in `data`; in the source it spans its original length.
+            self.offset += orig_len - len as u64;
+            self.overlong = &self.overlong[1..];
+        }
+        self.number += 1;
+        Some(line)
+    }
+}
+
+/// Cuts a byte stream into chunks of whole lines.
+pub struct Chunker {
+    reader: Box<dyn Read + Send>,
+    source: Arc<str>,
+    chunk_size: usize,
+    max_line: usize,
+    /// Bytes read but not yet handed out (a partial last line).
+    carry: Vec<u8>,
+    next_line: u64,
+    next_offset: u64,
+    /// We are skipping the tail of an over-long line up to its newline.
+    skipping: bool,
+    eof: bool,
+}
+
+impl Chunker {
+    /// `chunk_size`: target bytes per chunk; `max_line`: longest line kept whole.
+    pub fn new(reader: Box<dyn Read + Send>, source: Arc<str>, chunk_size: usize, max_line: usize) -> Chunker {
+        let max_line = max_line.max(1);
+        Chunker {
+            reader,
+            source,
+            chunk_size: chunk_size.max(max_line + 1),
+            max_line,
+            carry: Vec::new(),
+            next_line: 1,
+            next_offset: 0,
+            skipping: false,
+            eof: false,
+        }
+    }
+
+    pub fn source(&self) -> &Arc<str> {
+        &self.source
+    }
+
+    fn read_err(&self, source: io::Error) -> SourceError {
+        SourceError::Read { name: self.source.clone(), offset: self.next_offset, source }
+    }
+
+    /// The next chunk, or `None` at end of input.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>, SourceError> {
+        let mut data = std::mem::take(&mut self.carry);
+        data.reserve(self.chunk_size.saturating_sub(data.len()));
+        let mut overlong = Vec::new();
+        // Line bookkeeping for over-long detection: start of the current (last, partial) line.
+        let mut line_start = 0usize;
+        let mut lines_in_data = 0u64;
+        let mut scanned = 0usize;
+        let first_line = self.next_line;
+        let first_offset = self.next_offset;
+        // Bytes of the source consumed by this chunk (differs from data.len() when skipping).
+        let mut consumed = data.len() as u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Account for newly scanned bytes.
+            for i in memchr_iter(b'\n', &data[scanned..]) {
+                line_start = scanned + i + 1;
+                lines_in_data += 1;
+            }
+            scanned = data.len();
+            if data.len() - line_start > self.max_line {
+                // Over-long line: keep max_line bytes, skip to its newline.
+                let seen = (data.len() - line_start) as u64;
+                let orig_start_offset = first_offset + consumed - seen;
+                data.truncate(line_start + self.max_line);
+                data.push(b'\n');
+                let number = first_line + lines_in_data;
+                overlong.push((number, orig_start_offset, seen));
+                lines_in_data += 1;
+                line_start = data.len();
+                scanned = data.len();
+                self.skipping = true;
+            }
+            if data.len() >= self.chunk_size || self.eof {
+                break;
+            }
+            let n = loop {
+                match self.reader.read(&mut buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.read_err(e)),
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                continue;
+            }
+            consumed += n as u64;
+            let mut piece = &buf[..n];
+            if self.skipping {
+                match memchr::memchr(b'\n', piece) {
+                    Some(i) => {
+                        if let Some(o) = overlong.last_mut() {
+                            o.2 += i as u64;
+                        }
+                        piece = &piece[i + 1..];
+                        self.skipping = false;
+                    }
+                    None => {
+                        if let Some(o) = overlong.last_mut() {
+                            o.2 += n as u64;
+                        }
+                        continue;
+                    }
+                }
+            }
+            data.extend_from_slice(piece);
+        }
+        if !self.eof {
+            // Hand out whole lines only; carry the partial last line.
+            self.carry = data.split_off(line_start);
+        }
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let chunk = Chunk { source: self.source.clone(), first_line, first_offset, data, overlong };
+        let carried = self.carry.len() as u64;
+        self.next_line = first_line + chunk.line_count();
+        self.next_offset = first_offset + consumed - carried;
+        Ok(Some(chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(input: &[u8], chunk: usize, max_line: usize) -> Vec<Chunk> {
+        let mut c = Chunker::new(Box::new(io::Cursor::new(input.to_vec())), "t".into(), chunk, max_line);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push(ch);
+        }
+        out
+    }
+
+    fn all_lines(cs: &[Chunk]) -> Vec<(u64, u64, Vec<u8>)> {
+        cs.iter().flat_map(|c| c.lines().map(|l| (l.number, l.offset, l.bytes.to_vec()))).collect()
+    }
+
+    #[test]
+    fn numbers_and_offsets() {
+        let input = b"ab\r\ncde\n\nfgh";
+        for size in [1, 2, 3, 5, 100] {
+            let cs = chunks(input, size, 4);
+            assert_eq!(
+                all_lines(&cs),
+                vec![(1, 0, b"ab".to_vec()), (2, 4, b"cde".to_vec()), (3, 8, b"".to_vec()), (4, 9, b"fgh".to_vec())],
+                "chunk size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_and_flagged() {
+        let mut input = b"ok\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100_000));
+        input.extend_from_slice(b"\nafter\n");
+        let cs = chunks(&input, 16, 8);
+        let lines = all_lines(&cs);
+        assert_eq!(lines[0], (1, 0, b"ok".to_vec()));
+        assert_eq!(lines[1], (2, 3, b"xxxxxxxx".to_vec()));
+        assert_eq!(lines[2], (3, 100_004, b"after".to_vec()));
+        let over: Vec<_> = cs.iter().flat_map(|c| c.overlong.clone()).collect();
+        assert_eq!(over, vec![(2, 3, 100_000)]);
+    }
+
+    #[test]
+    fn gzip_is_detected() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log.gz");
+        let mut e = flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
+        e.write_all(b"one\ntwo\n").unwrap();
+        e.finish().unwrap();
+        let input = Input::File(p);
+        let mut c = Chunker::new(input.open().unwrap(), "a".into(), 1024, 1024);
+        let ch = c.next_chunk().unwrap().unwrap();
+        assert_eq!(ch.lines().map(|l| l.bytes.to_vec()).collect::<Vec<_>>(), vec![b"one".to_vec(), b"two".to_vec()]);
+    }
+
+    #[test]
+    fn missing_file_error_names_it() {
+        let e = Input::File("/nonexistent/x.log".into()).open().err().unwrap();
+        assert!(e.to_string().contains("/nonexistent/x.log"));
+    }
+}

@@ -1,0 +1,222 @@
+//! A small synchronous facade over `object_store`: whole-object put/get/list/delete, and
+//! streaming uploads that become visible atomically.
+//!
+//! Local disk uses `LocalFileSystem` with fsync on. Because its multipart staging file sits
+//! next to the destination (`name#N`), where Spark-style readers that list directories would
+//! see it, local uploads go to `<dataset>/_staging/` first and are renamed into their
+//! partition when complete. Object stores publish a multipart upload atomically on completion,
+//! so they upload straight to the final name.
+
+use std::io::{self, Write};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::executor::block_on;
+use futures::stream::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::{Result, SinkError};
+
+/// Where datasets live.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    local_root: Option<PathBuf>,
+    label: String,
+}
+
+fn store_err(path: &Path) -> impl FnOnce(object_store::Error) -> SinkError + '_ {
+    move |source| SinkError::Store { path: path.to_string(), source }
+}
+
+impl Storage {
+    /// A local directory (created if missing), with durable (fsynced) writes.
+    pub fn local(root: &FsPath) -> Result<Storage> {
+        let label = root.display().to_string();
+        std::fs::create_dir_all(root).map_err(|source| SinkError::Io { path: label.clone(), source })?;
+        let store = LocalFileSystem::new_with_prefix(root)
+            .map_err(|source| SinkError::Root { root: label.clone(), source })?
+            .with_fsync(true);
+        let local_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        Ok(Storage { store: Arc::new(store), local_root: Some(local_root), label })
+    }
+
+    /// An in-memory store (tests).
+    pub fn memory() -> Storage {
+        Storage { store: Arc::new(InMemory::new()), local_root: None, label: "memory://".into() }
+    }
+
+    /// Any `object_store` implementation (S3, GCS, Azure…).
+    pub fn object_store(store: Arc<dyn ObjectStore>, label: String) -> Storage {
+        Storage { store, local_root: None, label }
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The local root directory, when the storage is local disk.
+    pub fn local_root(&self) -> Option<&FsPath> {
+        self.local_root.as_deref()
+    }
+
+    pub fn get(&self, path: &Path) -> Result<Option<Bytes>> {
+        match block_on(self.store.get(path)) {
+            Ok(r) => Ok(Some(block_on(r.bytes()).map_err(store_err(path))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(path)(e)),
+        }
+    }
+
+    /// Writes a whole object atomically (durably on local disk).
+    pub fn put(&self, path: &Path, data: Bytes) -> Result<()> {
+        block_on(self.store.put(path, PutPayload::from(data))).map_err(store_err(path))?;
+        Ok(())
+    }
+
+    pub fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+        block_on(self.store.list(Some(prefix)).try_collect()).map_err(store_err(prefix))
+    }
+
+    pub fn delete(&self, path: &Path) -> Result<()> {
+        match block_on(self.store.delete(path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err(path)(e)),
+        }
+    }
+
+    /// Starts an upload that appears at `dest` only when [`Upload::commit`] succeeds.
+    /// `staging` is where it is written first on local disk.
+    pub fn upload(&self, dest: Path, staging: Path) -> Result<Upload> {
+        let target = if self.local_root.is_some() { staging } else { dest.clone() };
+        let inner = block_on(self.store.put_multipart(&target)).map_err(store_err(&target))?;
+        Ok(Upload {
+            store: self.store.clone(),
+            inner: Some(inner),
+            target,
+            dest,
+            buf: Vec::with_capacity(PART_SIZE),
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        })
+    }
+}
+
+/// Parts of 8 MiB: above S3's 5 MiB minimum, small enough to bound memory.
+const PART_SIZE: usize = 8 << 20;
+
+/// A streaming upload; implements `Write`, hashes (BLAKE3) and counts what passes through.
+pub struct Upload {
+    store: Arc<dyn ObjectStore>,
+    inner: Option<Box<dyn MultipartUpload>>,
+    target: Path,
+    dest: Path,
+    buf: Vec<u8>,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+/// What a committed upload wrote.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+impl Upload {
+    fn send_part(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE)));
+        let up = self.inner.as_mut().ok_or_else(|| io::Error::other("upload already finished"))?;
+        block_on(up.put_part(PutPayload::from(data))).map_err(io::Error::other)
+    }
+
+    /// Finishes the upload and makes the object visible under its final name.
+    pub fn commit(mut self) -> Result<Committed> {
+        if let Err(source) = self.send_part() {
+            return Err(SinkError::Io { path: self.dest.to_string(), source });
+        }
+        let mut up = self.inner.take().expect("upload is live until commit");
+        block_on(up.complete()).map_err(store_err(&self.target))?;
+        if self.target != self.dest {
+            block_on(self.store.rename(&self.target, &self.dest)).map_err(store_err(&self.dest))?;
+        }
+        Ok(Committed { bytes: self.bytes, blake3: self.hasher.finalize().to_hex().to_string() })
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= PART_SIZE {
+            self.send_part()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(mut up) = self.inner.take() {
+            // Not committed: remove the staged parts. Nothing was visible.
+            let _ = block_on(up.abort());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_is_invisible_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::local(dir.path()).unwrap();
+        let dest = Path::from("d/dt=2026-01-01/hour=00/part-1.parquet");
+        let mut up = s.upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp")).unwrap();
+        up.write_all(b"hello").unwrap();
+        assert!(s.get(&dest).unwrap().is_none());
+        let c = up.commit().unwrap();
+        assert_eq!(c.bytes, 5);
+        assert_eq!(c.blake3, blake3::hash(b"hello").to_hex().to_string());
+        assert_eq!(&s.get(&dest).unwrap().unwrap()[..], b"hello");
+        let left: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains("_staging/")).collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn dropped_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::local(dir.path()).unwrap();
+        let mut up = s.upload(Path::from("d/x.parquet"), Path::from("d/_staging/x.parquet.tmp")).unwrap();
+        up.write_all(&vec![7u8; PART_SIZE + 10]).unwrap();
+        drop(up);
+        let files: Vec<_> = walk(dir.path()).into_iter().filter(|p| !p.ends_with('/')).collect();
+        assert!(files.is_empty(), "{files:?}");
+    }
+
+    fn walk(p: &FsPath) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,230 @@
+//! Routes rows to hour partitions and streams each partition into Parquet files.
+//!
+//! One writer per worker thread and dataset. Rows collect in Arrow builders per partition;
+//! a full batch is encoded into the partition's open Parquet file (zstd, dictionary encoding
+//! for repetitive columns, delta encoding for timestamps). A file is closed when it reaches
+//! its row limit, when too many partitions are open (least recently used first), or at the
+//! end of the run; closing uploads the footer and makes the file visible atomically.
+
+use std::collections::HashMap;
+
+use arrow_schema::SchemaRef;
+use logveil_model::HourKey;
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::builders::RowBuilder;
+use crate::manifest::DatasetSpec;
+use crate::storage::{Storage, Upload};
+use crate::{Result, SinkError};
+
+/// Tuning of the sink. Defaults suit analytics: about a million rows per row group.
+#[derive(Clone, Debug)]
+pub struct SinkConfig {
+    /// Rows collected per partition before a batch is encoded.
+    pub batch_rows: usize,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Rows per file before it is closed and a new one started.
+    pub max_file_rows: u64,
+    /// Open partitions per writer before the least recently used one is closed.
+    pub max_open_partitions: usize,
+    pub zstd_level: i32,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            batch_rows: 64 * 1024,
+            row_group_rows: 1 << 20,
+            max_file_rows: 8 << 20,
+            max_open_partitions: 48,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// A file this writer made visible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub partition: HourKey,
+    /// File name within the partition directory.
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub blake3: String,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+struct OpenFile {
+    name: String,
+    path: String,
+    writer: ArrowWriter<Upload>,
+    rows: u64,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+struct Part<B> {
+    builder: B,
+    file: Option<OpenFile>,
+    min_ts: i64,
+    max_ts: i64,
+    last_used: u64,
+}
+
+/// Writes one dataset's rows into hour partitions.
+pub struct PartitionWriter<B: RowBuilder> {
+    storage: Storage,
+    spec: DatasetSpec,
+    cfg: SinkConfig,
+    props: WriterProperties,
+    schema: SchemaRef,
+    file_prefix: String,
+    seq: u32,
+    tick: u64,
+    parts: HashMap<HourKey, Part<B>, foldhash::fast::RandomState>,
+    written: Vec<WrittenFile>,
+}
+
+fn writer_properties(schema: &SchemaRef, cfg: &SinkConfig, footer: Vec<KeyValue>) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(cfg.zstd_level).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(cfg.row_group_rows.max(1)))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata(Some(footer))
+        .set_created_by(format!("logveil version {}", env!("CARGO_PKG_VERSION")));
+    for f in schema.fields() {
+        if matches!(f.data_type(), arrow_schema::DataType::Timestamp(..)) {
+            // Timestamps rarely repeat; delta encoding beats a dictionary.
+            let col = ColumnPath::from(f.name().as_str());
+            b = b
+                .set_column_dictionary_enabled(col.clone(), false)
+                .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    b.build()
+}
+
+impl<B: RowBuilder> PartitionWriter<B> {
+    /// `file_prefix` must be unique per writer across all runs (e.g. `<run id>-w<worker>`);
+    /// file names are `part-<prefix>-<seq>.parquet`. `footer` goes into every file's
+    /// key/value metadata.
+    pub fn new(storage: Storage, spec: DatasetSpec, cfg: SinkConfig, file_prefix: String, footer: Vec<KeyValue>) -> Self {
+        let schema = B::KIND.schema();
+        let props = writer_properties(&schema, &cfg, footer);
+        PartitionWriter {
+            storage,
+            spec,
+            cfg,
+            props,
+            schema,
+            file_prefix,
+            seq: 0,
+            tick: 0,
+            parts: HashMap::default(),
+            written: Vec::new(),
+        }
+    }
+
+    pub fn spec(&self) -> &DatasetSpec {
+        &self.spec
+    }
+
+    /// Adds one row.
+    #[inline]
+    pub fn push(&mut self, row: &B::Row<'_>) -> Result<()> {
+        let ts = B::partition_ts(row);
+        let key = HourKey::of_micros(ts);
+        self.tick += 1;
+        if !self.parts.contains_key(&key) {
+            if self.parts.len() >= self.cfg.max_open_partitions {
+                self.evict_lru()?;
+            }
+            let cap = self.cfg.batch_rows.min(4096);
+            self.parts.insert(
+                key,
+                Part { builder: B::with_capacity(cap), file: None, min_ts: i64::MAX, max_ts: i64::MIN, last_used: 0 },
+            );
+        }
+        let part = self.parts.get_mut(&key).expect("inserted above");
+        part.last_used = self.tick;
+        part.builder.append(row);
+        part.min_ts = part.min_ts.min(ts);
+        part.max_ts = part.max_ts.max(ts);
+        if part.builder.len() >= self.cfg.batch_rows {
+            self.flush_part(key, false)?;
+        }
+        Ok(())
+    }
+
+    fn evict_lru(&mut self) -> Result<()> {
+        if let Some(key) = self.parts.iter().min_by_key(|(_, p)| p.last_used).map(|(k, _)| *k) {
+            self.flush_part(key, true)?;
+            self.parts.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Encodes the partition's pending rows; with `close`, also closes its file.
+    fn flush_part(&mut self, key: HourKey, close: bool) -> Result<()> {
+        let Some(part) = self.parts.get_mut(&key) else { return Ok(()) };
+        if !part.builder.is_empty() {
+            let batch = part
+                .builder
+                .finish()
+                .map_err(|source| SinkError::Arrow { dataset: self.spec.name.clone(), source })?;
+            if part.file.is_none() {
+                self.seq += 1;
+                let name = format!("part-{}-{:05}.parquet", self.file_prefix, self.seq);
+                let dest = Path::from(format!("{}/{}/{}", self.spec.name, key.dir(), name));
+                let staging = Path::from(format!("{}/_staging/{}.tmp", self.spec.name, name));
+                let upload = self.storage.upload(dest.clone(), staging)?;
+                let writer = ArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
+                    .map_err(|source| SinkError::Parquet { path: dest.to_string(), source })?;
+                part.file =
+                    Some(OpenFile { name, path: dest.to_string(), writer, rows: 0, min_ts: i64::MAX, max_ts: i64::MIN });
+            }
+            let f = part.file.as_mut().expect("opened above");
+            f.writer.write(&batch).map_err(|source| SinkError::Parquet { path: f.path.clone(), source })?;
+            f.rows += batch.num_rows() as u64;
+            f.min_ts = f.min_ts.min(part.min_ts);
+            f.max_ts = f.max_ts.max(part.max_ts);
+            part.min_ts = i64::MAX;
+            part.max_ts = i64::MIN;
+        }
+        let full = part.file.as_ref().is_some_and(|f| f.rows >= self.cfg.max_file_rows);
+        if (close || full)
+            && let Some(f) = part.file.take()
+        {
+            let upload =
+                f.writer.into_inner().map_err(|source| SinkError::Parquet { path: f.path.clone(), source })?;
+            let c = upload.commit()?;
+            self.written.push(WrittenFile {
+                partition: key,
+                name: f.name,
+                rows: f.rows,
+                bytes: c.bytes,
+                blake3: c.blake3,
+                min_ts: f.min_ts,
+                max_ts: f.max_ts,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes everything pending and closes all files. Returns the files made visible.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
+        let mut keys: Vec<HourKey> = self.parts.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            self.flush_part(k, true)?;
+        }
+        Ok(std::mem::take(&mut self.written))
+    }
+}

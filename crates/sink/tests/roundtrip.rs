@@ -1,0 +1,106 @@
+//! Rows in, Parquet and manifests out: partitioning, file visibility, manifest contents.
+
+use arrow_array::{Array, StringArray, TimestampMicrosecondArray};
+use logveil_model::time::parse_rfc3339;
+use logveil_model::{AccessRow, DatasetKind, UaFields};
+use logveil_sink::manifest::Manifest;
+use logveil_sink::{AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit_manifests};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn row(ts: i64, path: &str) -> AccessRow<'_> {
+    AccessRow {
+        ts_micros: ts,
+        ip_pseudonym: "0123456789abcdef0123456789abcdef",
+        ip_network: "192.0.2.0/24",
+        method: Some("GET"),
+        path: Some(path),
+        protocol: Some("HTTP/1.1"),
+        status: Some(200),
+        bytes_sent: Some(10),
+        referrer_host: None,
+        ua: UaFields { browser_family: "Chrome", browser_major: Some(1), os_family: "Linux", os_major: None, device_class: "desktop" },
+        key_id: "dev-insecure",
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(files_under(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn partitions_files_and_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(dir.path()).unwrap();
+    let spec = DatasetSpec::with_defaults(DatasetKind::Access);
+    let cfg = SinkConfig { batch_rows: 3, max_file_rows: 5, max_open_partitions: 1, ..SinkConfig::default() };
+    let mut w = PartitionWriter::<AccessBuilder>::new(storage.clone(), spec.clone(), cfg, "run1-w0".into(), vec![]);
+    let h10 = parse_rfc3339(b"2026-11-27T10:00:00Z").unwrap();
+    let h11 = parse_rfc3339(b"2026-11-27T11:59:59Z").unwrap();
+    // Interleave two hours with only one open partition allowed: forces evictions.
+    for i in 0..12 {
+        w.push(&row(h10 + i, "/a")).unwrap();
+        w.push(&row(h11 - i, "/b")).unwrap();
+    }
+    let files = w.finish().unwrap();
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 24);
+    let run = RunInfo { run_id: "run1".into(), key_ids: vec!["dev-insecure".into()], dev_key: true, now_micros: h11 };
+    assert_eq!(commit_manifests(&storage, &spec, &files, &run).unwrap(), 2);
+
+    let all = files_under(dir.path());
+    assert!(all.iter().all(|p| !p.to_string_lossy().contains("_staging/")), "{all:?}");
+    let mut total = 0;
+    for p in all.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")) {
+        let s = p.to_string_lossy();
+        assert!(s.contains("/access/dt=2026-11-27/hour=10/") || s.contains("/access/dt=2026-11-27/hour=11/"), "{s}");
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap()).unwrap().build().unwrap();
+        for b in r {
+            let b = b.unwrap();
+            total += b.num_rows();
+            let ts = b.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+            let path = b.column_by_name("path").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            for i in 0..b.num_rows() {
+                let want = if s.contains("hour=10") { "/a" } else { "/b" };
+                assert_eq!(path.value(i), want);
+                assert!(ts.value(i) >= h10 && ts.value(i) <= h11);
+            }
+            assert_eq!(ts.timezone(), Some("UTC"));
+        }
+    }
+    assert_eq!(total, 24);
+
+    let m: Manifest = serde_json::from_slice(
+        &std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m.rows, 12);
+    assert_eq!(m.expires_at, "2026-12-27T11:00:00Z");
+    assert!(m.dev_key);
+    for f in &m.files {
+        let bytes = std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10").join(&f.name)).unwrap();
+        assert_eq!(bytes.len() as u64, f.bytes);
+        assert_eq!(blake3::hash(&bytes).to_hex().to_string(), f.blake3);
+    }
+
+    // A second run into the same partition appends to the manifest.
+    let mut w = PartitionWriter::<AccessBuilder>::new(storage.clone(), spec.clone(), SinkConfig::default(), "run2-w0".into(), vec![]);
+    w.push(&row(h10 + 99, "/c")).unwrap();
+    let files2 = w.finish().unwrap();
+    commit_manifests(&storage, &spec, &files2, &RunInfo { run_id: "run2".into(), ..run }).unwrap();
+    let m2: Manifest = serde_json::from_slice(
+        &std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m2.rows, 13);
+    assert_eq!(m2.files.len(), m.files.len() + 1);
+}
