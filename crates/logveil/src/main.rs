@@ -1,1 +1,371 @@
-fn main() {}
+//! The `logveil` command: configuration, keys, I/O, progress, summaries and exit codes.
+//! Library crates do the work; this binary is the only place that prints.
+//!
+//! Exit codes: 0 success (bad lines are quarantined, not failures); 1 a fatal runtime error
+//! (unreadable input, unwritable output); 2 bad usage or configuration (including keys).
+
+mod config;
+mod generate;
+mod ingest;
+mod summary;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use logveil_model::time::format_rfc3339;
+use logveil_privacy::pseudonym::Truncation;
+use logveil_privacy::{EngineConfig, Key, KeyRing};
+use logveil_sink::{DatasetSpec, Storage};
+use logveil_source::Input;
+
+use crate::ingest::{Counts, Format, Job, Progress, RunContext, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "logveil",
+    version,
+    about = "Privacy-preserving log ingestion: logs in, pseudonymised hour-partitioned Parquet out."
+)]
+struct Cli {
+    /// Log level for logveil's own diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn", env = "LOGVEIL_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest log files (or stdin) into a dataset.
+    Ingest(IngestArgs),
+    /// Run a pipeline described by a TOML file (see docs/CONFIGURATION.md).
+    Run(RunArgs),
+    /// Create a key ring (mode 0600), or add a new active key to one with --rotate.
+    Keygen(KeygenArgs),
+    /// Generate synthetic logs for demos, tests and benchmarks.
+    Generate(generate::GenerateArgs),
+}
+
+#[derive(Args)]
+struct KeyArgs {
+    /// Key ring written by `logveil keygen` (must be mode 0600).
+    #[arg(long, value_name = "FILE", conflicts_with = "dev_key")]
+    keys: Option<PathBuf>,
+    /// Use the public development key. Output is marked as made with it. Never in production.
+    #[arg(long)]
+    dev_key: bool,
+}
+
+#[derive(Args)]
+struct CommonRunArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    threads: Option<usize>,
+    /// Print a JSON summary on stdout (see docs/OPERATIONS.md for its fields).
+    #[arg(long)]
+    summary_json: bool,
+    /// No progress display, even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+    /// Lines longer than this are quarantined as `line_too_long`.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    max_line_bytes: usize,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Input format.
+    #[arg(long, value_enum)]
+    format: Format,
+    /// Dataset name (default: `access` for access logs, `session` for session events).
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Output root directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Retention of the dataset in days (default: access 30, session 90).
+    #[arg(long, value_name = "DAYS")]
+    retention_days: Option<u32>,
+    /// Prefix length of stored IPv4 networks.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    ipv4_prefix: u8,
+    /// Prefix length of stored IPv6 networks.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=128))]
+    ipv6_prefix: u8,
+    #[command(flatten)]
+    run: CommonRunArgs,
+    /// Input files; none or `-` reads stdin. Gzip is detected and decompressed.
+    files: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Pipeline configuration file.
+    pipeline: PathBuf,
+    #[command(flatten)]
+    run: CommonRunArgs,
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Where to write the key ring.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Add a new active key to an existing ring (old keys stay, for data-subject requests).
+    #[arg(long)]
+    rotate: bool,
+}
+
+/// An error in how logveil was invoked or configured (exit code 2).
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Ingest(a) => cmd_ingest(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Keygen(a) => cmd_keygen(a),
+        Command::Generate(a) => generate::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = if e.is::<UsageError>() || e.is::<logveil_privacy::KeyError>() {
+                2
+            } else {
+                1
+            };
+            eprintln!("logveil: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn new_run_id(now: i64) -> String {
+    let mut r = [0u8; 3];
+    let _ = getrandom::fill(&mut r);
+    let ts: String = format_rfc3339(now - now % 1_000_000)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{ts}-{:02x}{:02x}{:02x}", r[0], r[1], r[2])
+}
+
+fn load_key(keys: Option<&Path>, dev_key: bool) -> Result<Key> {
+    match (keys, dev_key) {
+        (Some(p), _) => Ok(KeyRing::load(p)?.active().clone()),
+        (None, true) => {
+            eprintln!(
+                "logveil: WARNING: using the public DEVELOPMENT key. Pseudonyms made with it can be recomputed by anyone\n\
+                 logveil: WARNING: who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data;\n\
+                 logveil: WARNING: create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json."
+            );
+            Ok(Key::development())
+        }
+        (None, false) => Err(usage(
+            "no keys: pass --keys FILE (create one with `logveil keygen --out FILE`), or --dev-key for a demo",
+        )),
+    }
+}
+
+fn threads(requested: Option<usize>) -> usize {
+    match requested {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    }
+}
+
+fn cmd_keygen(a: KeygenArgs) -> Result<()> {
+    let created = format_rfc3339(now_micros() - now_micros() % 1_000_000);
+    let key = Key::generate(created)?;
+    let id = key.id().to_string();
+    let ring = if a.out.exists() {
+        if !a.rotate {
+            return Err(logveil_privacy::KeyError::Exists {
+                path: a.out.clone(),
+            }
+            .into());
+        }
+        let mut ring = KeyRing::load(&a.out)?;
+        ring.rotate(key);
+        ring
+    } else {
+        KeyRing::new(key)
+    };
+    ring.save(&a.out)?;
+    eprintln!(
+        "logveil: wrote key ring {} (active key id {id}, mode 0600)",
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_options(c: &CommonRunArgs, threads_conf: Option<usize>, trunc: Truncation) -> RunOptions {
+    RunOptions {
+        threads: threads(c.threads.or(threads_conf)),
+        max_line_bytes: c.max_line_bytes.max(256),
+        engine: EngineConfig {
+            truncation: trunc,
+            ..EngineConfig::default()
+        },
+        ..RunOptions::default()
+    }
+}
+
+fn cmd_ingest(a: IngestArgs) -> Result<()> {
+    let name = a
+        .dataset
+        .clone()
+        .unwrap_or_else(|| a.format.kind().default_name().to_string());
+    if !config::valid_dataset_name(&name) {
+        return Err(usage(format!(
+            "--dataset {name:?}: use letters, digits, '_' or '-'"
+        )));
+    }
+    let mut dataset = DatasetSpec {
+        name: name.clone(),
+        ..DatasetSpec::with_defaults(a.format.kind())
+    };
+    if let Some(d) = a.retention_days {
+        dataset.retention_days = d;
+    }
+    let key = load_key(a.keys.keys.as_deref(), a.keys.dev_key)?;
+    let files = if a.files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        a.files.clone()
+    };
+    let job = Job {
+        name: name.clone(),
+        format: a.format,
+        dataset,
+        inputs: files.iter().map(|f| Input::from_arg(f)).collect(),
+    };
+    let trunc = Truncation {
+        ipv4_prefix: a.ipv4_prefix,
+        ipv6_prefix: a.ipv6_prefix,
+    };
+    let opts = run_options(&a.run, None, trunc);
+    execute(&a.out, key, opts, &[job], &a.run)
+}
+
+fn cmd_run(a: RunArgs) -> Result<()> {
+    let p = config::Pipeline::load(&a.pipeline).map_err(|e| usage(format!("{e:#}")))?;
+    let jobs = p
+        .jobs()
+        .map_err(|e| usage(format!("{}: {e:#}", a.pipeline.display())))?;
+    let key = load_key(p.keys.file.as_deref(), p.keys.dev_key)?;
+    let trunc = Truncation {
+        ipv4_prefix: p.privacy.ipv4_prefix,
+        ipv6_prefix: p.privacy.ipv6_prefix,
+    };
+    let mut opts = run_options(&a.run, p.runtime.threads, trunc);
+    opts.quarantine = p.dataset("_quarantine", logveil_model::DatasetKind::Quarantine);
+    execute(&p.output.root, key, opts, &jobs, &a.run)
+}
+
+fn execute(root: &Path, key: Key, opts: RunOptions, jobs: &[Job], c: &CommonRunArgs) -> Result<()> {
+    let storage =
+        Storage::local(root).with_context(|| format!("output directory {}", root.display()))?;
+    let now = now_micros();
+    let ctx = RunContext {
+        storage,
+        key,
+        run_id: new_run_id(now),
+        now_micros: now,
+        opts,
+        progress: Arc::new(Progress::default()),
+    };
+    let started = Instant::now();
+    let show = !c.no_progress && std::io::stderr().is_terminal();
+    let progress = show.then(|| progress_bar(ctx.progress.clone()));
+    let mut total = Counts::default();
+    let result = (|| -> Result<()> {
+        for job in jobs {
+            let counts =
+                ingest::run_job(&ctx, job).with_context(|| format!("source {}", job.name))?;
+            total.merge(&counts);
+        }
+        Ok(())
+    })();
+    if let Some((bar, stop)) = progress {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = bar.join();
+    }
+    result?;
+    let secs = started.elapsed().as_secs_f64();
+    let s = summary::Summary::new(&total, secs, &ctx);
+    eprintln!("{}", s.human());
+    if c.summary_json {
+        println!("{}", s.json());
+    }
+    Ok(())
+}
+
+type ProgressHandle = (
+    std::thread::JoinHandle<()>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+fn progress_bar(p: Arc<Progress>) -> ProgressHandle {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let start = Instant::now();
+        while !stop2.load(Ordering::Relaxed) {
+            let lines = p.lines.load(Ordering::Relaxed);
+            let bytes = p.bytes.load(Ordering::Relaxed);
+            let secs = start.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{lines} lines, {:.1} MB read ({:.0} lines/s)",
+                bytes as f64 / 1e6,
+                lines as f64 / secs
+            ));
+            bar.tick();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    });
+    (h, stop)
+}

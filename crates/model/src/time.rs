@@ -52,7 +52,11 @@ fn to_micros(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32)
         return None;
     }
     // A leap second (:60) is folded into the last microsecond of its minute.
-    let (s, frac) = if s == 60 { (59, 999_999) } else { (s, frac_micros) };
+    let (s, frac) = if s == 60 {
+        (59, 999_999)
+    } else {
+        (s, frac_micros)
+    };
     if s > 59 {
         return None;
     }
@@ -262,7 +266,10 @@ mod tests {
         assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339(b"1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00.5Z"), Some(500_000));
-        assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00.1234567Z"), Some(123_456));
+        assert_eq!(
+            parse_rfc3339(b"1970-01-01T00:00:00.1234567Z"),
+            Some(123_456)
+        );
         assert_eq!(
             parse_rfc3339(b"2026-11-28T10:15:30-02:30"),
             Some((days_from_civil(2026, 11, 28) * 86_400 + 12 * 3600 + 45 * 60 + 30) * 1_000_000)

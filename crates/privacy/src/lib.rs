@@ -1,1 +1,15 @@
-//! stub
+//! The privacy engine of logveil: key rings, keyed pseudonyms, network truncation, path and
+//! referrer reduction, free-text scrubbing, user-agent classification, and the rules that
+//! turn a parsed record into a privacy-safe row or drop it (proxy traffic, no consent).
+//!
+//! Nothing here prints; nothing here lets a raw identifier into an error message.
+
+pub mod engine;
+pub mod keys;
+pub mod pseudonym;
+pub mod scrub;
+pub mod ua;
+pub mod url;
+
+pub use engine::{Engine, EngineConfig, Outcome};
+pub use keys::{Key, KeyError, KeyRing};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_array::builder::ArrayBuilder;
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow_schema::{ArrowError, SchemaRef};
 use logveil_model::{AccessRow, DatasetKind, QuarantineRow, SessionRow, UaFields};

@@ -15,6 +15,7 @@ pub mod writer;
 
 pub use builders::{AccessBuilder, QuarantineBuilder, RowBuilder, SessionBuilder};
 pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
+pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
 pub use writer::{PartitionWriter, SinkConfig, WrittenFile};
 
@@ -22,17 +23,34 @@ pub use writer::{PartitionWriter, SinkConfig, WrittenFile};
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("storage error on {path}: {source}")]
-    Store { path: String, source: object_store::Error },
+    Store {
+        path: String,
+        source: object_store::Error,
+    },
     #[error("cannot open output root {root}: {source}")]
-    Root { root: String, source: object_store::Error },
+    Root {
+        root: String,
+        source: object_store::Error,
+    },
     #[error("parquet error writing {path}: {source}")]
-    Parquet { path: String, source: parquet::errors::ParquetError },
+    Parquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
     #[error("arrow error building a batch for {dataset}: {source}")]
-    Arrow { dataset: String, source: arrow_schema::ArrowError },
-    #[error("manifest {path} is not valid ({what}); move it aside and run `logveil` again to rebuild it")]
+    Arrow {
+        dataset: String,
+        source: arrow_schema::ArrowError,
+    },
+    #[error(
+        "manifest {path} is not valid ({what}); move it aside and run `logveil` again to rebuild it"
+    )]
     BadManifest { path: String, what: String },
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = SinkError> = std::result::Result<T, E>;

@@ -29,7 +29,11 @@ pub struct DatasetSpec {
 
 impl DatasetSpec {
     pub fn with_defaults(kind: DatasetKind) -> DatasetSpec {
-        DatasetSpec { name: kind.default_name().to_string(), kind, retention_days: kind.default_retention_days() }
+        DatasetSpec {
+            name: kind.default_name().to_string(),
+            kind,
+            retention_days: kind.default_retention_days(),
+        }
     }
 }
 
@@ -88,9 +92,14 @@ pub fn manifest_path(dataset: &str, key: HourKey) -> Path {
 }
 
 fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File>> {
-    let Some(root) = storage.local_root() else { return Ok(None) };
+    let Some(root) = storage.local_root() else {
+        return Ok(None);
+    };
     let dir = root.join(dataset);
-    let io = |source| SinkError::Io { path: dir.display().to_string(), source };
+    let io = |source| SinkError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -104,7 +113,12 @@ fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File
 
 /// Adds `files` to their partitions' manifests (creating them as needed). Returns the
 /// number of partitions touched.
-pub fn commit_manifests(storage: &Storage, spec: &DatasetSpec, files: &[WrittenFile], run: &RunInfo) -> Result<usize> {
+pub fn commit_manifests(
+    storage: &Storage,
+    spec: &DatasetSpec,
+    files: &[WrittenFile],
+    run: &RunInfo,
+) -> Result<usize> {
     let mut by_part: BTreeMap<HourKey, Vec<&WrittenFile>> = BTreeMap::new();
     for f in files {
         by_part.entry(f.partition).or_default().push(f);
@@ -117,10 +131,12 @@ pub fn commit_manifests(storage: &Storage, spec: &DatasetSpec, files: &[WrittenF
     for (key, files) in &by_part {
         let path = manifest_path(&spec.name, *key);
         let mut m = match storage.get(&path)? {
-            Some(bytes) => serde_json::from_slice::<Manifest>(&bytes).map_err(|e| SinkError::BadManifest {
-                path: path.to_string(),
-                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-            })?,
+            Some(bytes) => {
+                serde_json::from_slice::<Manifest>(&bytes).map_err(|e| SinkError::BadManifest {
+                    path: path.to_string(),
+                    what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+                })?
+            }
             None => Manifest {
                 format: "logveil-manifest".into(),
                 manifest_version: 1,
@@ -159,10 +175,17 @@ pub fn commit_manifests(storage: &Storage, spec: &DatasetSpec, files: &[WrittenF
         }
         // The dataset's current retention applies to the whole partition.
         m.retention_days = spec.retention_days;
-        m.expires_at = format_rfc3339(key.end_micros() + spec.retention_days as i64 * MICROS_PER_DAY);
+        m.expires_at =
+            format_rfc3339(key.end_micros() + spec.retention_days as i64 * MICROS_PER_DAY);
         m.schema_version = SCHEMA_VERSION;
         m.logveil_version = env!("CARGO_PKG_VERSION").into();
-        m.key_ids = m.files.iter().flat_map(|f| f.key_ids.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        m.key_ids = m
+            .files
+            .iter()
+            .flat_map(|f| f.key_ids.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         m.dev_key = m.files.iter().any(|f| f.dev_key);
         m.rows = m.files.iter().map(|f| f.rows).sum();
         m.bytes = m.files.iter().map(|f| f.bytes).sum();

@@ -30,29 +30,50 @@ pub struct Storage {
 }
 
 fn store_err(path: &Path) -> impl FnOnce(object_store::Error) -> SinkError + '_ {
-    move |source| SinkError::Store { path: path.to_string(), source }
+    move |source| SinkError::Store {
+        path: path.to_string(),
+        source,
+    }
 }
 
 impl Storage {
     /// A local directory (created if missing), with durable (fsynced) writes.
     pub fn local(root: &FsPath) -> Result<Storage> {
         let label = root.display().to_string();
-        std::fs::create_dir_all(root).map_err(|source| SinkError::Io { path: label.clone(), source })?;
+        std::fs::create_dir_all(root).map_err(|source| SinkError::Io {
+            path: label.clone(),
+            source,
+        })?;
         let store = LocalFileSystem::new_with_prefix(root)
-            .map_err(|source| SinkError::Root { root: label.clone(), source })?
+            .map_err(|source| SinkError::Root {
+                root: label.clone(),
+                source,
+            })?
             .with_fsync(true);
         let local_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        Ok(Storage { store: Arc::new(store), local_root: Some(local_root), label })
+        Ok(Storage {
+            store: Arc::new(store),
+            local_root: Some(local_root),
+            label,
+        })
     }
 
     /// An in-memory store (tests).
     pub fn memory() -> Storage {
-        Storage { store: Arc::new(InMemory::new()), local_root: None, label: "memory://".into() }
+        Storage {
+            store: Arc::new(InMemory::new()),
+            local_root: None,
+            label: "memory://".into(),
+        }
     }
 
     /// Any `object_store` implementation (S3, GCS, Azure…).
     pub fn object_store(store: Arc<dyn ObjectStore>, label: String) -> Storage {
-        Storage { store, local_root: None, label }
+        Storage {
+            store,
+            local_root: None,
+            label,
+        }
     }
 
     pub fn label(&self) -> &str {
@@ -92,7 +113,11 @@ impl Storage {
     /// Starts an upload that appears at `dest` only when [`Upload::commit`] succeeds.
     /// `staging` is where it is written first on local disk.
     pub fn upload(&self, dest: Path, staging: Path) -> Result<Upload> {
-        let target = if self.local_root.is_some() { staging } else { dest.clone() };
+        let target = if self.local_root.is_some() {
+            staging
+        } else {
+            dest.clone()
+        };
         let inner = block_on(self.store.put_multipart(&target)).map_err(store_err(&target))?;
         Ok(Upload {
             store: self.store.clone(),
@@ -132,22 +157,34 @@ impl Upload {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE)));
-        let up = self.inner.as_mut().ok_or_else(|| io::Error::other("upload already finished"))?;
+        let data = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(PART_SIZE),
+        ));
+        let up = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| io::Error::other("upload already finished"))?;
         block_on(up.put_part(PutPayload::from(data))).map_err(io::Error::other)
     }
 
     /// Finishes the upload and makes the object visible under its final name.
     pub fn commit(mut self) -> Result<Committed> {
         if let Err(source) = self.send_part() {
-            return Err(SinkError::Io { path: self.dest.to_string(), source });
+            return Err(SinkError::Io {
+                path: self.dest.to_string(),
+                source,
+            });
         }
         let mut up = self.inner.take().expect("upload is live until commit");
         block_on(up.complete()).map_err(store_err(&self.target))?;
         if self.target != self.dest {
             block_on(self.store.rename(&self.target, &self.dest)).map_err(store_err(&self.dest))?;
         }
-        Ok(Committed { bytes: self.bytes, blake3: self.hasher.finalize().to_hex().to_string() })
+        Ok(Committed {
+            bytes: self.bytes,
+            blake3: self.hasher.finalize().to_hex().to_string(),
+        })
     }
 }
 
@@ -185,14 +222,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::local(dir.path()).unwrap();
         let dest = Path::from("d/dt=2026-01-01/hour=00/part-1.parquet");
-        let mut up = s.upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp")).unwrap();
+        let mut up = s
+            .upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp"))
+            .unwrap();
         up.write_all(b"hello").unwrap();
         assert!(s.get(&dest).unwrap().is_none());
         let c = up.commit().unwrap();
         assert_eq!(c.bytes, 5);
         assert_eq!(c.blake3, blake3::hash(b"hello").to_hex().to_string());
         assert_eq!(&s.get(&dest).unwrap().unwrap()[..], b"hello");
-        let left: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.contains("_staging/")).collect();
+        let left: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.contains("_staging/"))
+            .collect();
         assert!(left.is_empty(), "{left:?}");
     }
 
@@ -200,10 +242,18 @@ mod tests {
     fn dropped_upload_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::local(dir.path()).unwrap();
-        let mut up = s.upload(Path::from("d/x.parquet"), Path::from("d/_staging/x.parquet.tmp")).unwrap();
+        let mut up = s
+            .upload(
+                Path::from("d/x.parquet"),
+                Path::from("d/_staging/x.parquet.tmp"),
+            )
+            .unwrap();
         up.write_all(&vec![7u8; PART_SIZE + 10]).unwrap();
         drop(up);
-        let files: Vec<_> = walk(dir.path()).into_iter().filter(|p| !p.ends_with('/')).collect();
+        let files: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| !p.ends_with('/'))
+            .collect();
         assert!(files.is_empty(), "{files:?}");
     }
 

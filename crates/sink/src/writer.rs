@@ -92,9 +92,15 @@ pub struct PartitionWriter<B: RowBuilder> {
     written: Vec<WrittenFile>,
 }
 
-fn writer_properties(schema: &SchemaRef, cfg: &SinkConfig, footer: Vec<KeyValue>) -> WriterProperties {
+fn writer_properties(
+    schema: &SchemaRef,
+    cfg: &SinkConfig,
+    footer: Vec<KeyValue>,
+) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(cfg.zstd_level).unwrap_or_default()))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(cfg.zstd_level).unwrap_or_default(),
+        ))
         .set_max_row_group_row_count(Some(cfg.row_group_rows.max(1)))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_key_value_metadata(Some(footer))
@@ -115,7 +121,13 @@ impl<B: RowBuilder> PartitionWriter<B> {
     /// `file_prefix` must be unique per writer across all runs (e.g. `<run id>-w<worker>`);
     /// file names are `part-<prefix>-<seq>.parquet`. `footer` goes into every file's
     /// key/value metadata.
-    pub fn new(storage: Storage, spec: DatasetSpec, cfg: SinkConfig, file_prefix: String, footer: Vec<KeyValue>) -> Self {
+    pub fn new(
+        storage: Storage,
+        spec: DatasetSpec,
+        cfg: SinkConfig,
+        file_prefix: String,
+        footer: Vec<KeyValue>,
+    ) -> Self {
         let schema = B::KIND.schema();
         let props = writer_properties(&schema, &cfg, footer);
         PartitionWriter {
@@ -149,7 +161,13 @@ impl<B: RowBuilder> PartitionWriter<B> {
             let cap = self.cfg.batch_rows.min(4096);
             self.parts.insert(
                 key,
-                Part { builder: B::with_capacity(cap), file: None, min_ts: i64::MAX, max_ts: i64::MIN, last_used: 0 },
+                Part {
+                    builder: B::with_capacity(cap),
+                    file: None,
+                    min_ts: i64::MAX,
+                    max_ts: i64::MIN,
+                    last_used: 0,
+                },
             );
         }
         let part = self.parts.get_mut(&key).expect("inserted above");
@@ -164,7 +182,12 @@ impl<B: RowBuilder> PartitionWriter<B> {
     }
 
     fn evict_lru(&mut self) -> Result<()> {
-        if let Some(key) = self.parts.iter().min_by_key(|(_, p)| p.last_used).map(|(k, _)| *k) {
+        if let Some(key) = self
+            .parts
+            .iter()
+            .min_by_key(|(_, p)| p.last_used)
+            .map(|(k, _)| *k)
+        {
             self.flush_part(key, true)?;
             self.parts.remove(&key);
         }
@@ -173,37 +196,59 @@ impl<B: RowBuilder> PartitionWriter<B> {
 
     /// Encodes the partition's pending rows; with `close`, also closes its file.
     fn flush_part(&mut self, key: HourKey, close: bool) -> Result<()> {
-        let Some(part) = self.parts.get_mut(&key) else { return Ok(()) };
+        let Some(part) = self.parts.get_mut(&key) else {
+            return Ok(());
+        };
         if !part.builder.is_empty() {
-            let batch = part
-                .builder
-                .finish()
-                .map_err(|source| SinkError::Arrow { dataset: self.spec.name.clone(), source })?;
+            let batch = part.builder.finish().map_err(|source| SinkError::Arrow {
+                dataset: self.spec.name.clone(),
+                source,
+            })?;
             if part.file.is_none() {
                 self.seq += 1;
                 let name = format!("part-{}-{:05}.parquet", self.file_prefix, self.seq);
                 let dest = Path::from(format!("{}/{}/{}", self.spec.name, key.dir(), name));
                 let staging = Path::from(format!("{}/_staging/{}.tmp", self.spec.name, name));
                 let upload = self.storage.upload(dest.clone(), staging)?;
-                let writer = ArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
-                    .map_err(|source| SinkError::Parquet { path: dest.to_string(), source })?;
-                part.file =
-                    Some(OpenFile { name, path: dest.to_string(), writer, rows: 0, min_ts: i64::MAX, max_ts: i64::MIN });
+                let writer =
+                    ArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
+                        .map_err(|source| SinkError::Parquet {
+                            path: dest.to_string(),
+                            source,
+                        })?;
+                part.file = Some(OpenFile {
+                    name,
+                    path: dest.to_string(),
+                    writer,
+                    rows: 0,
+                    min_ts: i64::MAX,
+                    max_ts: i64::MIN,
+                });
             }
             let f = part.file.as_mut().expect("opened above");
-            f.writer.write(&batch).map_err(|source| SinkError::Parquet { path: f.path.clone(), source })?;
+            f.writer
+                .write(&batch)
+                .map_err(|source| SinkError::Parquet {
+                    path: f.path.clone(),
+                    source,
+                })?;
             f.rows += batch.num_rows() as u64;
             f.min_ts = f.min_ts.min(part.min_ts);
             f.max_ts = f.max_ts.max(part.max_ts);
             part.min_ts = i64::MAX;
             part.max_ts = i64::MIN;
         }
-        let full = part.file.as_ref().is_some_and(|f| f.rows >= self.cfg.max_file_rows);
+        let full = part
+            .file
+            .as_ref()
+            .is_some_and(|f| f.rows >= self.cfg.max_file_rows);
         if (close || full)
             && let Some(f) = part.file.take()
         {
-            let upload =
-                f.writer.into_inner().map_err(|source| SinkError::Parquet { path: f.path.clone(), source })?;
+            let upload = f.writer.into_inner().map_err(|source| SinkError::Parquet {
+                path: f.path.clone(),
+                source,
+            })?;
             let c = upload.commit()?;
             self.written.push(WrittenFile {
                 partition: key,

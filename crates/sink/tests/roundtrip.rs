@@ -4,7 +4,9 @@ use arrow_array::{Array, StringArray, TimestampMicrosecondArray};
 use logveil_model::time::parse_rfc3339;
 use logveil_model::{AccessRow, DatasetKind, UaFields};
 use logveil_sink::manifest::Manifest;
-use logveil_sink::{AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit_manifests};
+use logveil_sink::{
+    AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit_manifests,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn row(ts: i64, path: &str) -> AccessRow<'_> {
@@ -18,7 +20,13 @@ fn row(ts: i64, path: &str) -> AccessRow<'_> {
         status: Some(200),
         bytes_sent: Some(10),
         referrer_host: None,
-        ua: UaFields { browser_family: "Chrome", browser_major: Some(1), os_family: "Linux", os_major: None, device_class: "desktop" },
+        ua: UaFields {
+            browser_family: "Chrome",
+            browser_major: Some(1),
+            os_family: "Linux",
+            os_major: None,
+            device_class: "desktop",
+        },
         key_id: "dev-insecure",
     }
 }
@@ -43,8 +51,19 @@ fn partitions_files_and_manifests() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(dir.path()).unwrap();
     let spec = DatasetSpec::with_defaults(DatasetKind::Access);
-    let cfg = SinkConfig { batch_rows: 3, max_file_rows: 5, max_open_partitions: 1, ..SinkConfig::default() };
-    let mut w = PartitionWriter::<AccessBuilder>::new(storage.clone(), spec.clone(), cfg, "run1-w0".into(), vec![]);
+    let cfg = SinkConfig {
+        batch_rows: 3,
+        max_file_rows: 5,
+        max_open_partitions: 1,
+        ..SinkConfig::default()
+    };
+    let mut w = PartitionWriter::<AccessBuilder>::new(
+        storage.clone(),
+        spec.clone(),
+        cfg,
+        "run1-w0".into(),
+        vec![],
+    );
     let h10 = parse_rfc3339(b"2026-11-27T10:00:00Z").unwrap();
     let h11 = parse_rfc3339(b"2026-11-27T11:59:59Z").unwrap();
     // Interleave two hours with only one open partition allowed: forces evictions.
@@ -54,21 +73,49 @@ fn partitions_files_and_manifests() {
     }
     let files = w.finish().unwrap();
     assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 24);
-    let run = RunInfo { run_id: "run1".into(), key_ids: vec!["dev-insecure".into()], dev_key: true, now_micros: h11 };
+    let run = RunInfo {
+        run_id: "run1".into(),
+        key_ids: vec!["dev-insecure".into()],
+        dev_key: true,
+        now_micros: h11,
+    };
     assert_eq!(commit_manifests(&storage, &spec, &files, &run).unwrap(), 2);
 
     let all = files_under(dir.path());
-    assert!(all.iter().all(|p| !p.to_string_lossy().contains("_staging/")), "{all:?}");
+    assert!(
+        all.iter()
+            .all(|p| !p.to_string_lossy().contains("_staging/")),
+        "{all:?}"
+    );
     let mut total = 0;
-    for p in all.iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")) {
+    for p in all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+    {
         let s = p.to_string_lossy();
-        assert!(s.contains("/access/dt=2026-11-27/hour=10/") || s.contains("/access/dt=2026-11-27/hour=11/"), "{s}");
-        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap()).unwrap().build().unwrap();
+        assert!(
+            s.contains("/access/dt=2026-11-27/hour=10/")
+                || s.contains("/access/dt=2026-11-27/hour=11/"),
+            "{s}"
+        );
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
         for b in r {
             let b = b.unwrap();
             total += b.num_rows();
-            let ts = b.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-            let path = b.column_by_name("path").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            let ts = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap();
+            let path = b
+                .column_by_name("path")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
             for i in 0..b.num_rows() {
                 let want = if s.contains("hour=10") { "/a" } else { "/b" };
                 assert_eq!(path.value(i), want);
@@ -80,25 +127,53 @@ fn partitions_files_and_manifests() {
     assert_eq!(total, 24);
 
     let m: Manifest = serde_json::from_slice(
-        &std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10/_manifest.json")).unwrap(),
+        &std::fs::read(
+            dir.path()
+                .join("access/dt=2026-11-27/hour=10/_manifest.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(m.rows, 12);
     assert_eq!(m.expires_at, "2026-12-27T11:00:00Z");
     assert!(m.dev_key);
     for f in &m.files {
-        let bytes = std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10").join(&f.name)).unwrap();
+        let bytes = std::fs::read(
+            dir.path()
+                .join("access/dt=2026-11-27/hour=10")
+                .join(&f.name),
+        )
+        .unwrap();
         assert_eq!(bytes.len() as u64, f.bytes);
         assert_eq!(blake3::hash(&bytes).to_hex().to_string(), f.blake3);
     }
 
     // A second run into the same partition appends to the manifest.
-    let mut w = PartitionWriter::<AccessBuilder>::new(storage.clone(), spec.clone(), SinkConfig::default(), "run2-w0".into(), vec![]);
+    let mut w = PartitionWriter::<AccessBuilder>::new(
+        storage.clone(),
+        spec.clone(),
+        SinkConfig::default(),
+        "run2-w0".into(),
+        vec![],
+    );
     w.push(&row(h10 + 99, "/c")).unwrap();
     let files2 = w.finish().unwrap();
-    commit_manifests(&storage, &spec, &files2, &RunInfo { run_id: "run2".into(), ..run }).unwrap();
+    commit_manifests(
+        &storage,
+        &spec,
+        &files2,
+        &RunInfo {
+            run_id: "run2".into(),
+            ..run
+        },
+    )
+    .unwrap();
     let m2: Manifest = serde_json::from_slice(
-        &std::fs::read(dir.path().join("access/dt=2026-11-27/hour=10/_manifest.json")).unwrap(),
+        &std::fs::read(
+            dir.path()
+                .join("access/dt=2026-11-27/hour=10/_manifest.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(m2.rows, 13);

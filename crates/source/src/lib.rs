@@ -19,7 +19,11 @@ pub enum SourceError {
     #[error("cannot open {path}: {source}; check that the file exists and is readable")]
     Open { path: PathBuf, source: io::Error },
     #[error("read error in {name} after byte {offset}: {source}")]
-    Read { name: Arc<str>, offset: u64, source: io::Error },
+    Read {
+        name: Arc<str>,
+        offset: u64,
+        source: io::Error,
+    },
 }
 
 /// One input: a file path, or `-` for standard input.
@@ -31,7 +35,11 @@ pub enum Input {
 
 impl Input {
     pub fn from_arg(arg: &str) -> Input {
-        if arg == "-" { Input::Stdin } else { Input::File(PathBuf::from(arg)) }
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::File(PathBuf::from(arg))
+        }
     }
 
     /// Name used in errors and the quarantine (`<stdin>` or the path as given).
@@ -68,7 +76,10 @@ impl Input {
 }
 
 fn open_file(p: &Path) -> Result<File, SourceError> {
-    File::open(p).map_err(|source| SourceError::Open { path: p.to_path_buf(), source })
+    File::open(p).map_err(|source| SourceError::Open {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 /// A run of whole lines from one source.
@@ -108,7 +119,11 @@ impl Chunk {
 
     pub fn line_count(&self) -> u64 {
         let n = memchr_iter(b'\n', &self.data).count() as u64;
-        if self.data.last().is_some_and(|&b| b != b'\n') { n + 1 } else { n }
+        if self.data.last().is_some_and(|&b| b != b'\n') {
+            n + 1
+        } else {
+            n
+        }
     }
 
     /// Whether the given line number was cut short (over-long).
@@ -143,7 +158,11 @@ impl<'a> Iterator for Lines<'a> {
         if let [head @ .., b'\r'] = bytes {
             bytes = head;
         }
-        let line = Line { number: self.number, offset: self.offset, bytes };
+        let line = Line {
+            number: self.number,
+            offset: self.offset,
+            bytes,
+        };
         self.pos += advance;
         self.offset += advance as u64;
         if let Some(&(n, _, orig_len)) = self.overlong.first()
@@ -175,7 +194,12 @@ pub struct Chunker {
 
 impl Chunker {
     /// `chunk_size`: target bytes per chunk; `max_line`: longest line kept whole.
-    pub fn new(reader: Box<dyn Read + Send>, source: Arc<str>, chunk_size: usize, max_line: usize) -> Chunker {
+    pub fn new(
+        reader: Box<dyn Read + Send>,
+        source: Arc<str>,
+        chunk_size: usize,
+        max_line: usize,
+    ) -> Chunker {
         let max_line = max_line.max(1);
         Chunker {
             reader,
@@ -195,7 +219,11 @@ impl Chunker {
     }
 
     fn read_err(&self, source: io::Error) -> SourceError {
-        SourceError::Read { name: self.source.clone(), offset: self.next_offset, source }
+        SourceError::Read {
+            name: self.source.clone(),
+            offset: self.next_offset,
+            source,
+        }
     }
 
     /// The next chunk, or `None` at end of input.
@@ -274,7 +302,13 @@ impl Chunker {
         if data.is_empty() {
             return Ok(None);
         }
-        let chunk = Chunk { source: self.source.clone(), first_line, first_offset, data, overlong };
+        let chunk = Chunk {
+            source: self.source.clone(),
+            first_line,
+            first_offset,
+            data,
+            overlong,
+        };
         let carried = self.carry.len() as u64;
         self.next_line = first_line + chunk.line_count();
         self.next_offset = first_offset + consumed - carried;
@@ -287,7 +321,12 @@ mod tests {
     use super::*;
 
     fn chunks(input: &[u8], chunk: usize, max_line: usize) -> Vec<Chunk> {
-        let mut c = Chunker::new(Box::new(io::Cursor::new(input.to_vec())), "t".into(), chunk, max_line);
+        let mut c = Chunker::new(
+            Box::new(io::Cursor::new(input.to_vec())),
+            "t".into(),
+            chunk,
+            max_line,
+        );
         let mut out = Vec::new();
         while let Some(ch) = c.next_chunk().unwrap() {
             out.push(ch);
@@ -296,7 +335,9 @@ mod tests {
     }
 
     fn all_lines(cs: &[Chunk]) -> Vec<(u64, u64, Vec<u8>)> {
-        cs.iter().flat_map(|c| c.lines().map(|l| (l.number, l.offset, l.bytes.to_vec()))).collect()
+        cs.iter()
+            .flat_map(|c| c.lines().map(|l| (l.number, l.offset, l.bytes.to_vec())))
+            .collect()
     }
 
     #[test]
@@ -306,7 +347,12 @@ mod tests {
             let cs = chunks(input, size, 4);
             assert_eq!(
                 all_lines(&cs),
-                vec![(1, 0, b"ab".to_vec()), (2, 4, b"cde".to_vec()), (3, 8, b"".to_vec()), (4, 9, b"fgh".to_vec())],
+                vec![
+                    (1, 0, b"ab".to_vec()),
+                    (2, 4, b"cde".to_vec()),
+                    (3, 8, b"".to_vec()),
+                    (4, 9, b"fgh".to_vec())
+                ],
                 "chunk size {size}"
             );
         }
@@ -331,18 +377,25 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log.gz");
-        let mut e = flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
+        let mut e =
+            flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
         e.write_all(b"one\ntwo\n").unwrap();
         e.finish().unwrap();
         let input = Input::File(p);
         let mut c = Chunker::new(input.open().unwrap(), "a".into(), 1024, 1024);
         let ch = c.next_chunk().unwrap().unwrap();
-        assert_eq!(ch.lines().map(|l| l.bytes.to_vec()).collect::<Vec<_>>(), vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(
+            ch.lines().map(|l| l.bytes.to_vec()).collect::<Vec<_>>(),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
     }
 
     #[test]
     fn missing_file_error_names_it() {
-        let e = Input::File("/nonexistent/x.log".into()).open().err().unwrap();
+        let e = Input::File("/nonexistent/x.log".into())
+            .open()
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("/nonexistent/x.log"));
     }
 }

@@ -1,0 +1,448 @@
+//! Batch ingestion: reads sources, runs every line through parse → privacy → sink on one or
+//! more worker threads, then commits partition manifests and returns the run's counts.
+//!
+//! Threading: the calling thread reads and decompresses input and cuts it into chunks of whole
+//! lines; workers each own a parser, a privacy engine (with its caches) and their own Parquet
+//! writers, so they share nothing on the hot path. With one thread, the caller does it all.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow};
+use logveil_parse::access::{AccessFormat, parse_access};
+use logveil_parse::session::parse_session;
+use logveil_privacy::{Engine, EngineConfig, Key, Outcome, scrub};
+use logveil_sink::{
+    AccessBuilder, DatasetSpec, KeyValue, PartitionWriter, QuarantineBuilder, RunInfo,
+    SessionBuilder, SinkConfig, Storage, WrittenFile, commit_manifests,
+};
+use logveil_source::{Chunk, Chunker, Input};
+
+/// Input formats of this release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// nginx/Apache combined log format.
+    Combined,
+    /// Common Log Format (no referrer or user agent).
+    Common,
+    /// JSON session events from the dashboard, extension and apps, one per line.
+    SessionJson,
+}
+
+impl Format {
+    pub fn kind(self) -> DatasetKind {
+        match self {
+            Format::Combined | Format::Common => DatasetKind::Access,
+            Format::SessionJson => DatasetKind::Session,
+        }
+    }
+}
+
+/// One source to ingest into one dataset.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub name: String,
+    pub format: Format,
+    pub dataset: DatasetSpec,
+    pub inputs: Vec<Input>,
+}
+
+/// Settings shared by all jobs of a run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub threads: usize,
+    pub chunk_bytes: usize,
+    pub max_line_bytes: usize,
+    pub sink: SinkConfig,
+    pub engine: EngineConfig,
+    pub quarantine: DatasetSpec,
+    /// Maximum bytes of a scrubbed line kept in quarantine.
+    pub quarantine_line_bytes: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: 1,
+            chunk_bytes: 2 << 20,
+            max_line_bytes: 64 * 1024,
+            sink: SinkConfig::default(),
+            engine: EngineConfig::default(),
+            quarantine: DatasetSpec::with_defaults(DatasetKind::Quarantine),
+            quarantine_line_bytes: 512,
+        }
+    }
+}
+
+/// Counts of a run; the `--summary-json` object is made from these.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    pub lines_read: u64,
+    pub bytes_read: u64,
+    pub records_written: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub quarantined: BTreeMap<&'static str, u64>,
+    pub partitions: u64,
+    pub files: u64,
+}
+
+impl Counts {
+    pub fn merge(&mut self, o: &Counts) {
+        self.lines_read += o.lines_read;
+        self.bytes_read += o.bytes_read;
+        for (k, v) in &o.records_written {
+            *self.records_written.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.dropped {
+            *self.dropped.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.quarantined {
+            *self.quarantined.entry(k).or_default() += v;
+        }
+        self.partitions += o.partitions;
+        self.files += o.files;
+    }
+
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+}
+
+/// Live progress, read by the binary's progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// What the writers of one worker produced.
+#[derive(Default)]
+struct Output {
+    data: Vec<WrittenFile>,
+    quarantine: Vec<WrittenFile>,
+}
+
+enum DataWriter {
+    Access(PartitionWriter<AccessBuilder>),
+    Session(PartitionWriter<SessionBuilder>),
+}
+
+struct Worker<'r> {
+    job: &'r Job,
+    opts: &'r RunOptions,
+    engine: Engine,
+    data: DataWriter,
+    quarantine: PartitionWriter<QuarantineBuilder>,
+    counts: Counts,
+    written: u64,
+    scrub_buf: String,
+    detail_buf: String,
+    now_micros: i64,
+}
+
+impl<'r> Worker<'r> {
+    fn new(ctx: &'r RunContext, job: &'r Job, id: usize) -> Worker<'r> {
+        let prefix = format!("{}-{}-w{id}", ctx.run_id, sanitize(&job.name));
+        let footer = |dataset: &DatasetSpec| {
+            vec![
+                KeyValue::new(
+                    "logveil.version".into(),
+                    env!("CARGO_PKG_VERSION").to_string(),
+                ),
+                KeyValue::new(
+                    "logveil.schema_version".into(),
+                    logveil_model::SCHEMA_VERSION.to_string(),
+                ),
+                KeyValue::new("logveil.dataset".into(), dataset.name.clone()),
+                KeyValue::new("logveil.key_id".into(), ctx.key.id().to_string()),
+                KeyValue::new(
+                    "logveil.dev_key".into(),
+                    ctx.key.is_development().to_string(),
+                ),
+                KeyValue::new("logveil.run_id".into(), ctx.run_id.clone()),
+            ]
+        };
+        let opts = &ctx.opts;
+        let data = match job.format.kind() {
+            DatasetKind::Session => DataWriter::Session(PartitionWriter::new(
+                ctx.storage.clone(),
+                job.dataset.clone(),
+                opts.sink.clone(),
+                prefix.clone(),
+                footer(&job.dataset),
+            )),
+            _ => DataWriter::Access(PartitionWriter::new(
+                ctx.storage.clone(),
+                job.dataset.clone(),
+                opts.sink.clone(),
+                prefix.clone(),
+                footer(&job.dataset),
+            )),
+        };
+        let qcfg = SinkConfig {
+            batch_rows: 4096,
+            max_open_partitions: 4,
+            ..opts.sink.clone()
+        };
+        Worker {
+            job,
+            opts,
+            engine: Engine::new(&ctx.key, opts.engine),
+            data,
+            quarantine: PartitionWriter::new(
+                ctx.storage.clone(),
+                opts.quarantine.clone(),
+                qcfg,
+                prefix,
+                footer(&opts.quarantine),
+            ),
+            counts: Counts::default(),
+            written: 0,
+            scrub_buf: String::new(),
+            detail_buf: String::new(),
+            now_micros: ctx.now_micros,
+        }
+    }
+
+    fn quarantine(
+        &mut self,
+        chunk: &Chunk,
+        number: u64,
+        offset: u64,
+        bytes: &[u8],
+        reason: QuarantineReason,
+    ) -> Result<()> {
+        *self.counts.quarantined.entry(reason.as_str()).or_default() += 1;
+        scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
+        self.quarantine.push(&QuarantineRow {
+            ingested_at_micros: self.now_micros,
+            dataset: &self.job.dataset.name,
+            source: &chunk.source,
+            line_number: number,
+            byte_offset: offset,
+            reason: reason.as_str(),
+            detail: &self.detail_buf,
+            line: &self.scrub_buf,
+        })?;
+        Ok(())
+    }
+
+    fn process(&mut self, chunk: &Chunk) -> Result<()> {
+        let mut overlong = chunk.overlong.iter().peekable();
+        for line in chunk.lines() {
+            self.counts.lines_read += 1;
+            self.counts.bytes_read += line.bytes.len() as u64 + 1;
+            if overlong.peek().is_some_and(|o| o.0 == line.number) {
+                let (_, _, len) = overlong.next().copied().unwrap_or_default();
+                self.detail_buf.clear();
+                self.detail_buf.push_str(&format!(
+                    "line of {len} bytes exceeds the maximum of {} bytes",
+                    self.opts.max_line_bytes
+                ));
+                self.quarantine(
+                    chunk,
+                    line.number,
+                    line.offset,
+                    line.bytes,
+                    QuarantineReason::LineTooLong,
+                )?;
+                continue;
+            }
+            if line.bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                *self.counts.dropped.entry("blank_line").or_default() += 1;
+                continue;
+            }
+            let outcome = match (&mut self.data, self.job.format) {
+                (DataWriter::Access(w), f) => {
+                    let fmt = if f == Format::Common {
+                        AccessFormat::Common
+                    } else {
+                        AccessFormat::Combined
+                    };
+                    match parse_access(line.bytes, fmt) {
+                        Ok(rec) => match self.engine.access(&rec) {
+                            Outcome::Keep(row) => {
+                                w.push(&row)?;
+                                None
+                            }
+                            Outcome::Drop(r) => Some(Err(r)),
+                            Outcome::Quarantine { reason, detail } => {
+                                Some(Ok((reason, detail.to_string())))
+                            }
+                        },
+                        Err(e) => Some(Ok((e.reason, e.to_string()))),
+                    }
+                }
+                (DataWriter::Session(w), _) => match parse_session(line.bytes) {
+                    Ok(ev) => match self.engine.session(&ev) {
+                        Outcome::Keep(row) => {
+                            w.push(&row)?;
+                            None
+                        }
+                        Outcome::Drop(r) => Some(Err(r)),
+                        Outcome::Quarantine { reason, detail } => {
+                            Some(Ok((reason, detail.to_string())))
+                        }
+                    },
+                    Err(e) => Some(Ok((e.reason, e.to_string()))),
+                },
+            };
+            match outcome {
+                None => self.written += 1,
+                Some(Err(drop)) => self.count_drop(drop),
+                Some(Ok((reason, detail))) => {
+                    self.detail_buf = detail;
+                    self.quarantine(chunk, line.number, line.offset, line.bytes, reason)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count_drop(&mut self, r: DropReason) {
+        *self.counts.dropped.entry(r.as_str()).or_default() += 1;
+    }
+
+    fn finish(mut self) -> Result<(Counts, Output)> {
+        let data = match self.data {
+            DataWriter::Access(w) => w.finish()?,
+            DataWriter::Session(w) => w.finish()?,
+        };
+        let quarantine = self.quarantine.finish()?;
+        self.counts
+            .records_written
+            .insert(self.job.dataset.name.clone(), self.written);
+        Ok((self.counts, Output { data, quarantine }))
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    if s.is_empty() { "src".into() } else { s }
+}
+
+/// Everything a run shares.
+pub struct RunContext {
+    pub storage: Storage,
+    pub key: Key,
+    pub run_id: String,
+    pub now_micros: i64,
+    pub opts: RunOptions,
+    pub progress: Arc<Progress>,
+}
+
+/// Runs one job; returns its counts (manifests are committed before returning).
+pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
+    let threads = ctx.opts.threads.max(1);
+    let mut results: Vec<(Counts, Output)> = Vec::with_capacity(threads);
+    if threads == 1 {
+        let mut w = Worker::new(ctx, job, 0);
+        for input in &job.inputs {
+            let mut chunker = open_chunker(ctx, input)?;
+            while let Some(chunk) = chunker.next_chunk()? {
+                note_progress(ctx, &chunk);
+                w.process(&chunk)?;
+            }
+        }
+        results.push(w.finish()?);
+    } else {
+        let (tx, rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+        std::thread::scope(|s| -> Result<()> {
+            let handles: Vec<_> = (0..threads)
+                .map(|id| {
+                    let rx = rx.clone();
+                    s.spawn(move || -> Result<(Counts, Output)> {
+                        let mut w = Worker::new(ctx, job, id);
+                        for chunk in rx {
+                            w.process(&chunk)?;
+                        }
+                        w.finish()
+                    })
+                })
+                .collect();
+            drop(rx);
+            let read = (|| -> Result<()> {
+                for input in &job.inputs {
+                    let mut chunker = open_chunker(ctx, input)?;
+                    while let Some(chunk) = chunker.next_chunk()? {
+                        note_progress(ctx, &chunk);
+                        if tx.send(chunk).is_err() {
+                            // Every worker has stopped: one of them failed; its error wins.
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let mut first_err = read.err();
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(r)) => results.push(r),
+                    Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                    Err(_) => {
+                        first_err = first_err.or(Some(anyhow::anyhow!("a worker thread panicked")))
+                    }
+                }
+            }
+            match first_err {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })?;
+    }
+
+    let mut counts = Counts::default();
+    let mut data = Vec::new();
+    let mut quarantine = Vec::new();
+    for (c, o) in results {
+        counts.merge(&c);
+        data.extend(o.data);
+        quarantine.extend(o.quarantine);
+    }
+    let run = RunInfo {
+        run_id: ctx.run_id.clone(),
+        key_ids: vec![ctx.key.id().to_string()],
+        dev_key: ctx.key.is_development(),
+        now_micros: ctx.now_micros,
+    };
+    counts.files = (data.len() + quarantine.len()) as u64;
+    counts.partitions = commit_manifests(&ctx.storage, &job.dataset, &data, &run)
+        .with_context(|| format!("committing manifests of dataset {}", job.dataset.name))?
+        as u64;
+    counts.partitions += commit_manifests(&ctx.storage, &ctx.opts.quarantine, &quarantine, &run)
+        .context("committing quarantine manifests")? as u64;
+    Ok(counts)
+}
+
+fn open_chunker(ctx: &RunContext, input: &Input) -> Result<Chunker> {
+    let reader = input.open()?;
+    Ok(Chunker::new(
+        reader,
+        input.name().into(),
+        ctx.opts.chunk_bytes,
+        ctx.opts.max_line_bytes,
+    ))
+}
+
+fn note_progress(ctx: &RunContext, chunk: &Chunk) {
+    ctx.progress
+        .bytes
+        .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+    ctx.progress
+        .lines
+        .fetch_add(chunk.line_count(), Ordering::Relaxed);
+}

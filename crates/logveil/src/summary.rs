@@ -1,0 +1,88 @@
+//! The run summary: one human line on stderr and, with `--summary-json`, a JSON object on
+//! stdout whose fields are a stable interface for scripts (docs/OPERATIONS.md).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::ingest::{Counts, RunContext};
+
+#[derive(Serialize)]
+pub struct Summary {
+    pub lines_read: u64,
+    pub records_written: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<String, u64>,
+    pub quarantined: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    pub partitions: u64,
+    pub files: u64,
+    pub seconds: f64,
+    pub lines_per_second: f64,
+    pub bytes_read: u64,
+    pub run_id: String,
+    pub key_id: String,
+    pub dev_key: bool,
+    pub output: String,
+}
+
+impl Summary {
+    pub fn new(c: &Counts, seconds: f64, ctx: &RunContext) -> Summary {
+        Summary {
+            lines_read: c.lines_read,
+            records_written: c.records_written.clone(),
+            dropped: c.dropped.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            quarantined: c.quarantined_total(),
+            quarantined_by_reason: c
+                .quarantined
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            partitions: c.partitions,
+            files: c.files,
+            seconds,
+            lines_per_second: if seconds > 0.0 {
+                c.lines_read as f64 / seconds
+            } else {
+                0.0
+            },
+            bytes_read: c.bytes_read,
+            run_id: ctx.run_id.clone(),
+            key_id: ctx.key.id().to_string(),
+            dev_key: ctx.key.is_development(),
+            output: ctx.storage.label().to_string(),
+        }
+    }
+
+    pub fn human(&self) -> String {
+        let written: Vec<String> = self
+            .records_written
+            .iter()
+            .map(|(k, v)| format!("{v} to {k}"))
+            .collect();
+        let dropped: u64 = self.dropped.values().sum();
+        format!(
+            "logveil: {} lines read, {} records written ({}), {} dropped, {} quarantined; {} files in {} partitions; {:.2}s ({:.0} lines/s){}",
+            self.lines_read,
+            self.records_written.values().sum::<u64>(),
+            if written.is_empty() {
+                "none".to_string()
+            } else {
+                written.join(", ")
+            },
+            dropped,
+            self.quarantined,
+            self.files,
+            self.partitions,
+            self.seconds,
+            self.lines_per_second,
+            if self.dev_key {
+                " [DEVELOPMENT KEY]"
+            } else {
+                ""
+            }
+        )
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).expect("summary serialises")
+    }
+}

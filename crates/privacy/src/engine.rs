@@ -1,0 +1,285 @@
+//! The privacy engine: turns a parsed record into a privacy-safe row, or decides it must be
+//! dropped (proxy traffic, no consent) or quarantined. This is where the policy's promises are
+//! kept: allow-listed fields only, pseudonyms instead of identifiers, networks instead of
+//! addresses, paths without queries, referrers reduced to scheme and host, consent enforced.
+//!
+//! One engine per worker thread; it owns its caches and scratch buffers, so the hot path does
+//! not allocate. Rows borrow from the engine and the input line until the next call.
+
+use logveil_model::{AccessRow, DropReason, QuarantineReason, SessionRow};
+use logveil_parse::access::{AccessLine, Request};
+use logveil_parse::session::SessionEvent;
+
+use crate::keys::Key;
+use crate::pseudonym::{IdKind, IpCache, IpFacts, Pseudonym, Pseudonymiser, Truncation};
+use crate::ua::UaCache;
+use crate::{scrub, url};
+
+/// What became of a record.
+#[derive(Debug)]
+pub enum Outcome<R> {
+    Keep(R),
+    Drop(DropReason),
+    Quarantine {
+        reason: QuarantineReason,
+        detail: &'static str,
+    },
+}
+
+/// Engine settings (the policy-engine issue generalises these).
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    pub truncation: Truncation,
+    pub ip_cache_entries: usize,
+    pub ua_cache_entries: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            truncation: Truncation::default(),
+            ip_cache_entries: 1 << 16,
+            ua_cache_entries: 1 << 14,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    ip: Option<IpFacts>,
+    path: String,
+    referrer: String,
+    ids: [Option<Pseudonym>; 3],
+    marketing: [String; 8],
+}
+
+/// Event names that are proxy traffic by definition.
+fn is_proxy_event(event: &str) -> bool {
+    let e = event.as_bytes();
+    let starts = |p: &[u8]| e.len() >= p.len() && e[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"proxy")
+        || starts(b"tunnel")
+        || starts(b"connect")
+        || event.eq_ignore_ascii_case("browse")
+}
+
+/// A request field that did not parse but still names a proxy destination (fail closed).
+fn looks_like_proxy_request(raw: &[u8]) -> bool {
+    let connect = raw.len() >= 8 && raw[..8].eq_ignore_ascii_case(b"CONNECT ");
+    connect || memchr::memmem::find(raw, b"://").is_some()
+}
+
+/// A short token of safe characters (event names, app names, versions, locales).
+fn safe_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'+'))
+}
+
+fn ascii_str(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        std::str::from_utf8(b).ok()
+    } else {
+        None
+    }
+}
+
+/// HTTP method as written, if it is a plausible method token.
+fn method_str(m: &[u8]) -> Option<&str> {
+    if m.is_empty() || m.len() > 20 || !m.iter().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    ascii_str(m)
+}
+
+/// Protocol if it looks like `HTTP/<digits>[.<digits>]`.
+fn protocol_str(p: &[u8]) -> Option<&str> {
+    let v = p.strip_prefix(b"HTTP/")?;
+    let ok = !v.is_empty() && v.len() <= 4 && v.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+    if ok { ascii_str(p) } else { None }
+}
+
+/// Per-worker privacy engine.
+pub struct Engine {
+    pseudonymiser: Pseudonymiser,
+    dev_key: bool,
+    cfg: EngineConfig,
+    ips: IpCache,
+    uas: UaCache,
+    s: Scratch,
+}
+
+impl Engine {
+    pub fn new(key: &Key, cfg: EngineConfig) -> Engine {
+        Engine {
+            pseudonymiser: Pseudonymiser::new(key),
+            dev_key: key.is_development(),
+            cfg,
+            ips: IpCache::new(cfg.ip_cache_entries),
+            uas: UaCache::new(cfg.ua_cache_entries),
+            s: Scratch::default(),
+        }
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.pseudonymiser.key_id()
+    }
+
+    pub fn is_dev_key(&self) -> bool {
+        self.dev_key
+    }
+
+    /// Access-log record → `access` row.
+    pub fn access<'s>(&'s mut self, line: &AccessLine<'s>) -> Outcome<AccessRow<'s>> {
+        let (method, has_path, protocol) = match line.request {
+            Request::Parsed {
+                method,
+                target,
+                protocol,
+            } => {
+                if method.eq_ignore_ascii_case(b"CONNECT") || url::is_proxy_target(target) {
+                    return Outcome::Drop(DropReason::ProxyTraffic);
+                }
+                let has_path = url::clean_path(target, &mut self.s.path);
+                (
+                    method_str(method),
+                    has_path,
+                    protocol.and_then(protocol_str),
+                )
+            }
+            // Garbage in the request field (TLS handshakes, scanners): the record is kept
+            // for its status and timing, but nothing of the garbage is.
+            Request::Raw(raw) if looks_like_proxy_request(raw) => {
+                return Outcome::Drop(DropReason::ProxyTraffic);
+            }
+            Request::Missing | Request::Raw(_) => (None, false, None),
+        };
+        let Some(ip) = self
+            .ips
+            .lookup(line.client, &self.pseudonymiser, &self.cfg.truncation)
+        else {
+            return Outcome::Quarantine {
+                reason: QuarantineReason::BadClientAddress,
+                detail: "client address is not an IPv4 or IPv6 address",
+            };
+        };
+        self.s.ip = Some(ip);
+        let has_ref = line
+            .referrer
+            .is_some_and(|r| url::referrer_host(r, &mut self.s.referrer));
+        let ua = self.uas.classify(line.user_agent);
+        let this = &*self;
+        let ip = this.s.ip.as_ref().expect("set above");
+        Outcome::Keep(AccessRow {
+            ts_micros: line.ts_micros,
+            ip_pseudonym: ip.pseudonym.as_str(),
+            ip_network: ip.network.as_str(),
+            method,
+            path: has_path.then_some(this.s.path.as_str()),
+            protocol,
+            status: line.status,
+            bytes_sent: line.bytes_sent,
+            referrer_host: has_ref.then_some(this.s.referrer.as_str()),
+            ua: ua.fields(),
+            key_id: this.pseudonymiser.key_id(),
+        })
+    }
+
+    /// Session event → `session` row.
+    pub fn session<'s>(&'s mut self, ev: &'s SessionEvent<'s>) -> Outcome<SessionRow<'s>> {
+        if ev.destination_field || is_proxy_event(&ev.event) {
+            return Outcome::Drop(DropReason::ProxyTraffic);
+        }
+        let Some(consent) = ev.consent.filter(|c| c.statistics) else {
+            return Outcome::Drop(DropReason::NoStatisticsConsent);
+        };
+        if !safe_token(&ev.event, 64) {
+            return Outcome::Quarantine {
+                reason: QuarantineReason::Malformed,
+                detail: "event name is not a short token of letters, digits and _-.:+",
+            };
+        }
+        if !safe_token(&ev.app, 32) {
+            return Outcome::Quarantine {
+                reason: QuarantineReason::Malformed,
+                detail: "app is not a short token of letters, digits and _-.:+",
+            };
+        }
+        let p = &self.pseudonymiser;
+        let pseudo = |kind, v: &Option<std::borrow::Cow<'_, str>>| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| p.pseudonym(kind, v.as_bytes()))
+        };
+        self.s.ids = [
+            pseudo(IdKind::Session, &ev.session_id),
+            pseudo(IdKind::Device, &ev.device_id),
+            pseudo(IdKind::Account, &ev.account_id),
+        ];
+        // An unusable address is dropped from the row, not a reason to lose the event.
+        self.s.ip = ev.ip.as_deref().and_then(|ip| {
+            self.ips
+                .lookup(ip.as_bytes(), &self.pseudonymiser, &self.cfg.truncation)
+        });
+        let has_page = ev
+            .page
+            .as_deref()
+            .is_some_and(|pg| url::clean_path(pg.as_bytes(), &mut self.s.path));
+        let has_ref = ev
+            .referrer
+            .as_deref()
+            .is_some_and(|r| url::referrer_host(r.as_bytes(), &mut self.s.referrer));
+        let mut marketing = [false; 8];
+        if consent.marketing {
+            for (i, v) in ev.marketing.iter().enumerate() {
+                let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                let out = &mut self.s.marketing[i];
+                if i >= 5 {
+                    // Click ids are opaque tokens: keep them only if they look like one.
+                    let ok = v.len() <= 256
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    out.clear();
+                    if ok {
+                        out.push_str(v);
+                    }
+                } else {
+                    scrub::scrub_text(v.as_bytes(), 128, out);
+                }
+                marketing[i] = !out.is_empty();
+            }
+        }
+        let ua = self
+            .uas
+            .classify(ev.user_agent.as_deref().map(str::as_bytes));
+        let this = &*self;
+        let s = &this.s;
+        Outcome::Keep(SessionRow {
+            ts_micros: ev.ts_micros,
+            event: &ev.event,
+            app: &ev.app,
+            app_version: ev.app_version.as_deref().filter(|v| safe_token(v, 32)),
+            session_pseudonym: s.ids[0].as_ref().map(Pseudonym::as_str),
+            device_pseudonym: s.ids[1].as_ref().map(Pseudonym::as_str),
+            account_pseudonym: s.ids[2].as_ref().map(Pseudonym::as_str),
+            ip_pseudonym: s.ip.as_ref().map(|f| f.pseudonym.as_str()),
+            ip_network: s.ip.as_ref().map(|f| f.network.as_str()),
+            page: has_page.then_some(s.path.as_str()),
+            referrer_host: has_ref.then_some(s.referrer.as_str()),
+            duration_ms: ev.duration_ms,
+            locale: ev
+                .locale
+                .as_deref()
+                .filter(|l| consent.preferences && safe_token(l, 35)),
+            consent_preferences: consent.preferences,
+            consent_statistics: consent.statistics,
+            consent_marketing: consent.marketing,
+            marketing: std::array::from_fn(|i| marketing[i].then_some(s.marketing[i].as_str())),
+            ua: ua.fields(),
+            key_id: this.pseudonymiser.key_id(),
+        })
+    }
+}

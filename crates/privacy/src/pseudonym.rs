@@ -1,0 +1,307 @@
+//! Keyed pseudonyms and network truncation.
+//!
+//! Each identifier kind (IP address, device id, session id, account id) gets its own subkey,
+//! derived from the active key with `blake3::derive_key`, so the same value under two kinds
+//! yields unrelated pseudonyms. A pseudonym is the first 128 bits of the keyed BLAKE3 hash,
+//! written as 32 lower-case hex digits. IP addresses are canonicalised first (IPv4-mapped IPv6
+//! is IPv4), and truncated to their network (/24 and /48 by default).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::keys::{HEX, Key};
+
+/// Identifier kinds with separate subkeys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    Ip,
+    Device,
+    Session,
+    Account,
+}
+
+impl IdKind {
+    fn context(self) -> &'static str {
+        match self {
+            IdKind::Ip => "logveil 2026 pseudonym ip v1",
+            IdKind::Device => "logveil 2026 pseudonym device_id v1",
+            IdKind::Session => "logveil 2026 pseudonym session_id v1",
+            IdKind::Account => "logveil 2026 pseudonym account_id v1",
+        }
+    }
+}
+
+/// A pseudonym: 32 ASCII hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Pseudonym([u8; 32]);
+
+impl Pseudonym {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Pseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Computes pseudonyms under one key.
+#[derive(Clone)]
+pub struct Pseudonymiser {
+    key_id: String,
+    subkeys: [[u8; 32]; 4],
+}
+
+impl Pseudonymiser {
+    pub fn new(key: &Key) -> Pseudonymiser {
+        let sk = |k: IdKind| blake3::derive_key(k.context(), key.secret());
+        Pseudonymiser {
+            key_id: key.id().to_string(),
+            subkeys: [
+                sk(IdKind::Ip),
+                sk(IdKind::Device),
+                sk(IdKind::Session),
+                sk(IdKind::Account),
+            ],
+        }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Pseudonym of `value` as an identifier of `kind`.
+    #[inline]
+    pub fn pseudonym(&self, kind: IdKind, value: &[u8]) -> Pseudonym {
+        let h = blake3::keyed_hash(&self.subkeys[kind as usize], value);
+        let mut out = [0u8; 32];
+        for (i, b) in h.as_bytes()[..16].iter().enumerate() {
+            out[2 * i] = HEX[(b >> 4) as usize];
+            out[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        Pseudonym(out)
+    }
+
+    /// Pseudonym of an IP address (canonical form: IPv4 as 4 bytes, IPv6 as 16).
+    pub fn ip_pseudonym(&self, ip: IpAddr) -> Pseudonym {
+        match canonical_ip(ip) {
+            IpAddr::V4(a) => self.pseudonym(IdKind::Ip, &a.octets()),
+            IpAddr::V6(a) => self.pseudonym(IdKind::Ip, &a.octets()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pseudonymiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pseudonymiser")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Parses a client address as logs write it: plain IPv4 or IPv6 only (no ports, zones or
+/// brackets, which a web server never writes in `$remote_addr`).
+pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
+    if bytes.len() > 45 {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// The network of an address, e.g. `203.0.113.0/24` or `2001:db8:1::/48`.
+#[derive(Clone, Copy)]
+pub struct Network {
+    buf: [u8; 48],
+    len: u8,
+}
+
+impl Network {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+struct FixedBuf<'a> {
+    buf: &'a mut [u8; 48],
+    len: usize,
+}
+
+impl std::fmt::Write for FixedBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Prefix lengths for network truncation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+}
+
+impl Default for Truncation {
+    fn default() -> Self {
+        Truncation {
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+        }
+    }
+}
+
+impl Truncation {
+    pub fn network(&self, ip: IpAddr) -> Network {
+        let mut buf = [0u8; 48];
+        let mut w = FixedBuf {
+            buf: &mut buf,
+            len: 0,
+        };
+        // Both forms fit in 48 bytes (longest: 39 for the address, 4 for "/128").
+        let _ = match canonical_ip(ip) {
+            IpAddr::V4(a) => {
+                let p = self.ipv4_prefix.min(32);
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                write!(w, "{}/{}", Ipv4Addr::from(u32::from(a) & mask), p)
+            }
+            IpAddr::V6(a) => {
+                let p = self.ipv6_prefix.min(128);
+                let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                write!(w, "{}/{}", Ipv6Addr::from(u128::from(a) & mask), p)
+            }
+        };
+        let len = w.len as u8;
+        Network { buf, len }
+    }
+}
+
+/// Pseudonym and network of one address.
+#[derive(Clone, Copy)]
+pub struct IpFacts {
+    pub pseudonym: Pseudonym,
+    pub network: Network,
+}
+
+/// Bounded cache from an address as written in the log to its facts: real traffic repeats
+/// addresses heavily, and a hit costs one hash of a short byte string. Lives as long as the
+/// pseudonymiser it belongs to (a key change means a new engine, hence a new cache).
+pub struct IpCache {
+    map: HashMap<Box<[u8]>, IpFacts, foldhash::fast::RandomState>,
+    capacity: usize,
+}
+
+impl IpCache {
+    pub fn new(capacity: usize) -> IpCache {
+        IpCache {
+            map: HashMap::with_capacity_and_hasher(1024, Default::default()),
+            capacity,
+        }
+    }
+
+    /// Facts for `raw`, or `None` if it is not an IP address.
+    #[inline]
+    pub fn lookup(&mut self, raw: &[u8], p: &Pseudonymiser, t: &Truncation) -> Option<IpFacts> {
+        if let Some(f) = self.map.get(raw) {
+            return Some(*f);
+        }
+        let ip = parse_ip(raw)?;
+        let facts = IpFacts {
+            pseudonym: p.ip_pseudonym(ip),
+            network: t.network(ip),
+        };
+        if self.map.len() >= self.capacity {
+            self.map.clear();
+        }
+        self.map.insert(raw.into(), facts);
+        Some(facts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> Pseudonymiser {
+        Pseudonymiser::new(&Key::development())
+    }
+
+    #[test]
+    fn kinds_do_not_link() {
+        let p = p();
+        let v = b"3f2a9c1e-0000-4000-8000-000000000001";
+        assert_ne!(
+            p.pseudonym(IdKind::Device, v),
+            p.pseudonym(IdKind::Session, v)
+        );
+        assert_eq!(
+            p.pseudonym(IdKind::Device, v),
+            p.pseudonym(IdKind::Device, v)
+        );
+        assert_eq!(p.pseudonym(IdKind::Device, v).as_str().len(), 32);
+    }
+
+    #[test]
+    fn mapped_ipv6_is_ipv4() {
+        let p = p();
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        let b: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(p.ip_pseudonym(a), p.ip_pseudonym(b));
+        let t = Truncation::default();
+        assert_eq!(t.network(b).as_str(), "192.0.2.0/24");
+        assert_eq!(
+            t.network("2001:db8:abcd:12::1".parse().unwrap()).as_str(),
+            "2001:db8:abcd::/48"
+        );
+        let t0 = Truncation {
+            ipv4_prefix: 0,
+            ipv6_prefix: 128,
+        };
+        assert_eq!(t0.network(a).as_str(), "0.0.0.0/0");
+        assert_eq!(
+            t0.network("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap())
+                .as_str(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128"
+        );
+    }
+
+    #[test]
+    fn different_keys_differ() {
+        let a = Pseudonymiser::new(&Key::development());
+        let b = Pseudonymiser::new(&Key::generate(String::new()).unwrap());
+        assert_ne!(a.pseudonym(IdKind::Ip, b"x"), b.pseudonym(IdKind::Ip, b"x"));
+    }
+
+    #[test]
+    fn cache_matches_direct_and_is_bounded() {
+        let p = p();
+        let t = Truncation::default();
+        let mut c = IpCache::new(4);
+        for i in 0..20u8 {
+            let s = format!("10.0.{i}.1");
+            let f = c.lookup(s.as_bytes(), &p, &t).unwrap();
+            assert_eq!(f.pseudonym, p.ip_pseudonym(s.parse().unwrap()));
+            assert!(c.map.len() <= 4);
+        }
+        assert!(c.lookup(b"not-an-ip", &p, &t).is_none());
+        assert!(c.lookup(b"fe80::1%eth0", &p, &t).is_none());
+    }
+}
