@@ -13,6 +13,7 @@ millions=${1:-2}
 runs=${2:-3}
 lines=$((millions * 1000000))
 work=${LOGVEIL_BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$work"
 trap '[ -z "${LOGVEIL_BENCH_DIR:-}" ] && rm -rf "$work"' EXIT
 
 cargo build --release -q -p logveil
@@ -33,7 +34,11 @@ measure() { # name, command...
   for _ in $(seq "$runs"); do
     rm -rf "$work/out"
     local t0 t1
-    t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
+    t0=$(date +%s.%N)
+    if ! "$@" >/dev/null 2>"$work/stderr.$name"; then
+      echo "$name failed:"; cat "$work/stderr.$name"; exit 1
+    fi
+    t1=$(date +%s.%N)
     times+=("$(python3 -c "print($t1-$t0)")")
   done
   local b
@@ -56,10 +61,10 @@ con.execute("SET preserve_insertion_order = false")
 con.execute(f"""
 COPY (
   WITH raw AS (
-    SELECT line FROM read_csv('{inp}', columns = {{'line': 'VARCHAR'}}, delim = '\x01', header = false, quote = '', escape = '', auto_detect = false)
+    SELECT line FROM read_csv('{inp}', columns = {{'line': 'VARCHAR'}}, delim = '\x01', header = false, quote = '', escape = '', auto_detect = false, ignore_errors = true, strict_mode = false)
   ), f AS (
     SELECT split_part(line, ' ', 1) AS ip,
-           strptime(split_part(split_part(line, '[', 2), ']', 1), '%d/%b/%Y:%H:%M:%S %z') AS ts,
+           try_strptime(split_part(split_part(line, '[', 2), ']', 1), '%d/%b/%Y:%H:%M:%S %z') AS ts,
            split_part(line, '"', 2) AS req,
            split_part(line, '"', 3) AS st,
            split_part(line, '"', 4) AS referrer,
@@ -78,7 +83,7 @@ COPY (
          ua,
          strftime(ts, '%Y-%m-%d') AS dt, hour(ts) AS hour
   FROM f
-  WHERE split_part(req, ' ', 1) <> 'CONNECT' AND NOT contains(split_part(req, ' ', 2), '://')
+  WHERE ts IS NOT NULL AND split_part(req, ' ', 1) <> 'CONNECT' AND NOT contains(split_part(req, ' ', 2), '://')
 ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (dt, hour), OVERWRITE_OR_IGNORE)
 """)
 PY

@@ -236,10 +236,10 @@ impl<'r> Worker<'r> {
             self.counts.lines_read += 1;
             self.counts.bytes_read += line.bytes.len() as u64 + 1;
             if overlong.peek().is_some_and(|o| o.0 == line.number) {
-                let (_, _, len) = overlong.next().copied().unwrap_or_default();
+                overlong.next();
                 self.detail_buf.clear();
                 self.detail_buf.push_str(&format!(
-                    "line of {len} bytes exceeds the maximum of {} bytes",
+                    "line longer than the maximum of {} bytes (--max-line-bytes); its first bytes are kept",
                     self.opts.max_line_bytes
                 ));
                 self.quarantine(

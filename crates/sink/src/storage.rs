@@ -113,26 +113,27 @@ impl Storage {
     /// Starts an upload that appears at `dest` only when [`Upload::commit`] succeeds.
     /// `staging` is where it is written first on local disk.
     pub fn upload(&self, dest: Path, staging: Path) -> Result<Upload> {
-        let target = if self.local_root.is_some() {
-            staging
-        } else {
-            dest.clone()
-        };
+        let local = self.local_root.is_some();
+        let target = if local { staging } else { dest.clone() };
+        let part_size = if local { LOCAL_PART_SIZE } else { PART_SIZE };
         let inner = block_on(self.store.put_multipart(&target)).map_err(store_err(&target))?;
         Ok(Upload {
             store: self.store.clone(),
             inner: Some(inner),
             target,
             dest,
-            buf: Vec::with_capacity(PART_SIZE),
+            buf: Vec::new(),
+            part_size,
             hasher: blake3::Hasher::new(),
             bytes: 0,
         })
     }
 }
 
-/// Parts of 8 MiB: above S3's 5 MiB minimum, small enough to bound memory.
+/// Parts of 8 MiB for object stores: above S3's 5 MiB minimum, small enough to bound memory.
 const PART_SIZE: usize = 8 << 20;
+/// Local disk has no minimum part size: write through in 1 MiB pieces.
+const LOCAL_PART_SIZE: usize = 1 << 20;
 
 /// A streaming upload; implements `Write`, hashes (BLAKE3) and counts what passes through.
 pub struct Upload {
@@ -141,6 +142,7 @@ pub struct Upload {
     target: Path,
     dest: Path,
     buf: Vec<u8>,
+    part_size: usize,
     hasher: blake3::Hasher,
     bytes: u64,
 }
@@ -157,10 +159,7 @@ impl Upload {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(PART_SIZE),
-        ));
+        let data = Bytes::from(std::mem::take(&mut self.buf));
         let up = self
             .inner
             .as_mut()
@@ -193,7 +192,7 @@ impl Write for Upload {
         self.hasher.update(data);
         self.bytes += data.len() as u64;
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= PART_SIZE {
+        if self.buf.len() >= self.part_size {
             self.send_part()?;
         }
         Ok(data.len())

@@ -22,6 +22,9 @@ use crate::manifest::DatasetSpec;
 use crate::storage::{Storage, Upload};
 use crate::{Result, SinkError};
 
+/// How often (in rows) idle partitions are looked for.
+const IDLE_CHECK_EVERY: u64 = 1 << 16;
+
 /// Tuning of the sink. Defaults suit analytics: about a million rows per row group.
 #[derive(Clone, Debug)]
 pub struct SinkConfig {
@@ -33,6 +36,9 @@ pub struct SinkConfig {
     pub max_file_rows: u64,
     /// Open partitions per writer before the least recently used one is closed.
     pub max_open_partitions: usize,
+    /// A partition that received no row during this many rows pushed to other partitions
+    /// is closed, so time-ordered input keeps about one partition (and its memory) open.
+    pub idle_close_rows: u64,
     pub zstd_level: i32,
 }
 
@@ -42,7 +48,8 @@ impl Default for SinkConfig {
             batch_rows: 64 * 1024,
             row_group_rows: 1 << 20,
             max_file_rows: 8 << 20,
-            max_open_partitions: 48,
+            max_open_partitions: 24,
+            idle_close_rows: 256 * 1024,
             zstd_level: 1,
         }
     }
@@ -154,6 +161,9 @@ impl<B: RowBuilder> PartitionWriter<B> {
         let ts = B::partition_ts(row);
         let key = HourKey::of_micros(ts);
         self.tick += 1;
+        if self.tick.is_multiple_of(IDLE_CHECK_EVERY) {
+            self.close_idle()?;
+        }
         if !self.parts.contains_key(&key) {
             if self.parts.len() >= self.cfg.max_open_partitions {
                 self.evict_lru()?;
@@ -181,6 +191,21 @@ impl<B: RowBuilder> PartitionWriter<B> {
         Ok(())
     }
 
+    fn close_idle(&mut self) -> Result<()> {
+        let horizon = self.tick.saturating_sub(self.cfg.idle_close_rows);
+        let idle: Vec<HourKey> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.last_used < horizon)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            self.flush_part(key, true)?;
+            self.parts.remove(&key);
+        }
+        Ok(())
+    }
+
     fn evict_lru(&mut self) -> Result<()> {
         if let Some(key) = self
             .parts
@@ -200,10 +225,16 @@ impl<B: RowBuilder> PartitionWriter<B> {
             return Ok(());
         };
         if !part.builder.is_empty() {
+            let rows = part.builder.len();
             let batch = part.builder.finish().map_err(|source| SinkError::Arrow {
                 dataset: self.spec.name.clone(),
                 source,
             })?;
+            if !close {
+                // Arrow builders restart empty after `finish`: reserve for the next batch
+                // instead of regrowing (and copying) from zero.
+                part.builder = B::with_capacity(rows);
+            }
             if part.file.is_none() {
                 self.seq += 1;
                 let name = format!("part-{}-{:05}.parquet", self.file_prefix, self.seq);

@@ -26,6 +26,9 @@ pub enum SourceError {
     },
 }
 
+/// Bytes asked of the reader at a time.
+const READ_SIZE: usize = 512 * 1024;
+
 /// One input: a file path, or `-` for standard input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -236,25 +239,41 @@ impl Chunker {
         let mut lines_in_data = 0u64;
         let mut scanned = 0usize;
         let first_line = self.next_line;
-        let first_offset = self.next_offset;
+        let mut first_offset = self.next_offset;
         // Bytes of the source consumed by this chunk (differs from data.len() when skipping).
         let mut consumed = data.len() as u64;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Source bytes left out of `data` so far (cut tails of over-long lines).
+        let mut removed = 0u64;
         loop {
-            // Account for newly scanned bytes.
-            for i in memchr_iter(b'\n', &data[scanned..]) {
-                line_start = scanned + i + 1;
+            // Account for newly scanned bytes, cutting over-long complete lines in place.
+            let mut i = scanned;
+            while let Some(off) = memchr::memchr(b'\n', &data[i..]) {
+                let mut nl = i + off;
+                let len = nl - line_start;
+                if len > self.max_line {
+                    let number = first_line + lines_in_data;
+                    overlong.push((
+                        number,
+                        first_offset + line_start as u64 + removed,
+                        len as u64,
+                    ));
+                    data.drain(line_start + self.max_line..nl);
+                    removed += (len - self.max_line) as u64;
+                    nl = line_start + self.max_line;
+                }
+                line_start = nl + 1;
                 lines_in_data += 1;
+                i = nl + 1;
             }
             scanned = data.len();
             if data.len() - line_start > self.max_line {
-                // Over-long line: keep max_line bytes, skip to its newline.
+                // Over-long last line: keep max_line bytes, skip the rest up to its newline.
                 let seen = (data.len() - line_start) as u64;
-                let orig_start_offset = first_offset + consumed - seen;
+                let number = first_line + lines_in_data;
+                overlong.push((number, first_offset + line_start as u64 + removed, seen));
+                removed += seen - self.max_line as u64;
                 data.truncate(line_start + self.max_line);
                 data.push(b'\n');
-                let number = first_line + lines_in_data;
-                overlong.push((number, orig_start_offset, seen));
                 lines_in_data += 1;
                 line_start = data.len();
                 scanned = data.len();
@@ -263,37 +282,51 @@ impl Chunker {
             if data.len() >= self.chunk_size || self.eof {
                 break;
             }
+            // Read straight into the chunk (no intermediate copy); large reads also bypass
+            // the BufReader's own buffer.
+            let start = data.len();
             let n = loop {
-                match self.reader.read(&mut buf) {
+                match (&mut self.reader)
+                    .take(READ_SIZE as u64)
+                    .read_to_end(&mut data)
+                {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(self.read_err(e)),
                 }
             };
-            if n == 0 {
+            if n < READ_SIZE {
                 self.eof = true;
-                continue;
             }
             consumed += n as u64;
-            let mut piece = &buf[..n];
-            if self.skipping {
-                match memchr::memchr(b'\n', piece) {
+            if self.skipping && n > 0 {
+                match memchr::memchr(b'\n', &data[start..]) {
                     Some(i) => {
                         if let Some(o) = overlong.last_mut() {
                             o.2 += i as u64;
                         }
-                        piece = &piece[i + 1..];
+                        data.drain(start..start + i + 1);
                         self.skipping = false;
+                        if start == 0 {
+                            // The tail belongs to a line of the previous chunk.
+                            first_offset += i as u64 + 1;
+                        } else {
+                            removed += i as u64;
+                        }
                     }
                     None => {
                         if let Some(o) = overlong.last_mut() {
                             o.2 += n as u64;
                         }
-                        continue;
+                        data.truncate(start);
+                        if start == 0 {
+                            first_offset += n as u64;
+                        } else {
+                            removed += n as u64;
+                        }
                     }
                 }
             }
-            data.extend_from_slice(piece);
         }
         if !self.eof {
             // Hand out whole lines only; carry the partial last line.
@@ -311,7 +344,7 @@ impl Chunker {
         };
         let carried = self.carry.len() as u64;
         self.next_line = first_line + chunk.line_count();
-        self.next_offset = first_offset + consumed - carried;
+        self.next_offset = self.next_offset + consumed - carried;
         Ok(Some(chunk))
     }
 }
@@ -370,6 +403,64 @@ mod tests {
         assert_eq!(lines[2], (3, 100_004, b"after".to_vec()));
         let over: Vec<_> = cs.iter().flat_map(|c| c.overlong.clone()).collect();
         assert_eq!(over, vec![(2, 3, 100_000)]);
+    }
+
+    #[test]
+    fn overlong_lines_inside_a_chunk_and_across_chunks() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"a\n");
+        input.extend(std::iter::repeat_n(b'y', 50));
+        input.extend_from_slice(b"\nbb\n");
+        input.extend(std::iter::repeat_n(b'z', 30));
+        input.extend_from_slice(b"\nc");
+        for chunk in [11, 16, 40, 1 << 20] {
+            let cs = chunks(&input, chunk, 10);
+            let lines = all_lines(&cs);
+            assert_eq!(
+                lines,
+                vec![
+                    (1, 0, b"a".to_vec()),
+                    (2, 2, vec![b'y'; 10]),
+                    (3, 53, b"bb".to_vec()),
+                    (4, 56, vec![b'z'; 10]),
+                    (5, 87, b"c".to_vec()),
+                ],
+                "chunk size {chunk}"
+            );
+            let over: Vec<_> = cs
+                .iter()
+                .flat_map(|c| c.overlong.iter().map(|o| (o.0, o.1)))
+                .collect();
+            assert_eq!(over, vec![(2, 2), (4, 56)], "chunk size {chunk}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any input, any chunk size: lines come out in order with the right numbers and
+        /// offsets, over-long ones cut to their first `max_line` bytes.
+        #[test]
+        fn chunking_matches_a_plain_split(
+            input in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n', b'\r']), 0..400),
+            chunk in 1usize..64,
+            max_line in 1usize..40,
+        ) {
+            let cs = chunks(&input, chunk, max_line);
+            let mut want = Vec::new();
+            let mut offset = 0u64;
+            let mut parts: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+            if input.last() == Some(&b'\n') || input.is_empty() {
+                parts.pop();
+            }
+            for (i, p) in parts.iter().enumerate() {
+                let mut l = &p[..p.len().min(max_line)];
+                if l.last() == Some(&b'\r') {
+                    l = &l[..l.len() - 1];
+                }
+                want.push((i as u64 + 1, offset, l.to_vec()));
+                offset += p.len() as u64 + 1;
+            }
+            proptest::prop_assert_eq!(all_lines(&cs), want);
+        }
     }
 
     #[test]
