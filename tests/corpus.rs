@@ -1,0 +1,1 @@
+//! End-to-end runs of the `logveil` binary on real-world logs from the shared corpus.
