@@ -94,9 +94,9 @@ impl Pipeline {
             // toml's message quotes the offending line of the config, which is ours, not log data.
             anyhow::anyhow!("pipeline config {} is not valid:\n{e}", path.display())
         })?;
-        if p.privacy.ipv4_prefix > 32 || p.privacy.ipv6_prefix > 128 {
+        if p.privacy.ipv4_prefix > MAX_IPV4_PREFIX || p.privacy.ipv6_prefix > MAX_IPV6_PREFIX {
             bail!(
-                "pipeline config {}: privacy.ipv4_prefix must be 0-32 and ipv6_prefix 0-128",
+                "pipeline config {}: privacy.ipv4_prefix must be 0-{MAX_IPV4_PREFIX} and ipv6_prefix 0-{MAX_IPV6_PREFIX} (longer prefixes would store nearly whole addresses)",
                 path.display()
             );
         }
@@ -105,6 +105,14 @@ impl Pipeline {
                 "pipeline config {} has no [[sources]]; add at least one",
                 path.display()
             );
+        }
+        for (name, d) in &p.datasets {
+            if d.retention_days.is_some_and(|r| r > MAX_RETENTION_DAYS) {
+                bail!(
+                    "pipeline config {}: datasets.{name}.retention_days must be at most {MAX_RETENTION_DAYS}",
+                    path.display()
+                );
+            }
         }
         for name in p.datasets.keys() {
             if name != "_quarantine" && !valid_dataset_name(name) {
@@ -132,7 +140,8 @@ impl Pipeline {
     pub fn jobs(&self) -> Result<Vec<Job>> {
         self.sources
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(index, s)| {
                 let name = s
                     .dataset
                     .clone()
@@ -147,6 +156,7 @@ impl Pipeline {
                     bail!("source {} has no paths", s.name);
                 }
                 Ok(Job {
+                    index,
                     name: s.name.clone(),
                     format: s.format,
                     dataset: self.dataset(&name, s.format.kind()),
@@ -160,6 +170,13 @@ impl Pipeline {
             .collect()
     }
 }
+
+/// Longest retention accepted (100 years): anything longer is a typo.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Longest IP prefixes that may be stored: longer would keep (nearly) whole addresses.
+pub const MAX_IPV4_PREFIX: u8 = 24;
+pub const MAX_IPV6_PREFIX: u8 = 64;
 
 /// Dataset names become directories: keep them boring.
 pub fn valid_dataset_name(name: &str) -> bool {

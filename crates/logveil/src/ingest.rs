@@ -5,9 +5,9 @@
 //! lines; workers each own a parser, a privacy engine (with its caches) and their own Parquet
 //! writers, so they share nothing on the hot path. With one thread, the caller does it all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow};
@@ -16,7 +16,7 @@ use logveil_parse::session::parse_session;
 use logveil_privacy::{Engine, EngineConfig, Key, Outcome, scrub};
 use logveil_sink::{
     AccessBuilder, DatasetSpec, KeyValue, PartitionWriter, QuarantineBuilder, RunInfo,
-    SessionBuilder, SinkConfig, Storage, WrittenFile, commit_manifests,
+    SessionBuilder, SinkConfig, Storage, WrittenFile, commit_manifests, discard, publish,
 };
 use logveil_source::{Chunk, Chunker, Input};
 
@@ -44,6 +44,8 @@ impl Format {
 /// One source to ingest into one dataset.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// Position of the job in its run (makes file names unique even for equal names).
+    pub index: usize,
     pub name: String,
     pub format: Format,
     pub dataset: DatasetSpec,
@@ -85,7 +87,10 @@ pub struct Counts {
     pub records_written: BTreeMap<String, u64>,
     pub dropped: BTreeMap<&'static str, u64>,
     pub quarantined: BTreeMap<&'static str, u64>,
-    pub partitions: u64,
+    /// Unknown JSON fields removed from session events (the events themselves are kept).
+    pub unknown_fields_dropped: u64,
+    /// Partitions whose manifest was created or extended: (dataset, hours since epoch).
+    pub partitions: BTreeSet<(String, i64)>,
     pub files: u64,
 }
 
@@ -102,7 +107,8 @@ impl Counts {
         for (k, v) in &o.quarantined {
             *self.quarantined.entry(k).or_default() += v;
         }
-        self.partitions += o.partitions;
+        self.unknown_fields_dropped += o.unknown_fields_dropped;
+        self.partitions.extend(o.partitions.iter().cloned());
         self.files += o.files;
     }
 
@@ -140,12 +146,14 @@ struct Worker<'r> {
     written: u64,
     scrub_buf: String,
     detail_buf: String,
+    pre_buf: Vec<u8>,
     now_micros: i64,
 }
 
 impl<'r> Worker<'r> {
     fn new(ctx: &'r RunContext, job: &'r Job, id: usize) -> Worker<'r> {
-        let prefix = format!("{}-{}-w{id}", ctx.run_id, sanitize(&job.name));
+        // Unique per run, job and worker: no two writers can produce the same file name.
+        let prefix = format!("{}-{}-{}-w{id}", ctx.run_id, job.index, sanitize(&job.name));
         let footer = |dataset: &DatasetSpec| {
             vec![
                 KeyValue::new(
@@ -203,6 +211,7 @@ impl<'r> Worker<'r> {
             written: 0,
             scrub_buf: String::new(),
             detail_buf: String::new(),
+            pre_buf: Vec::new(),
             now_micros: ctx.now_micros,
         }
     }
@@ -216,6 +225,20 @@ impl<'r> Worker<'r> {
         reason: QuarantineReason,
     ) -> Result<()> {
         *self.counts.quarantined.entry(reason.as_str()).or_default() += 1;
+        let mut bytes = bytes;
+        if reason == QuarantineReason::LineTooLong {
+            // The line was cut mid-way: its last word may be half of something sensitive
+            // that the scrubber would no longer recognise. Drop it.
+            let keep = bytes
+                .iter()
+                .rposition(|b| matches!(b, b' ' | b'\t' | b'"' | b','))
+                .unwrap_or(0);
+            bytes = &bytes[..keep];
+        }
+        if self.job.format != Format::SessionJson {
+            mask_access_identity(bytes, &mut self.pre_buf);
+            bytes = &self.pre_buf;
+        }
         scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
         self.quarantine.push(&QuarantineRow {
             ingested_at_micros: self.now_micros,
@@ -232,9 +255,9 @@ impl<'r> Worker<'r> {
 
     fn process(&mut self, chunk: &Chunk) -> Result<()> {
         let mut overlong = chunk.overlong.iter().peekable();
+        self.counts.bytes_read += chunk.data.len() as u64;
         for line in chunk.lines() {
             self.counts.lines_read += 1;
-            self.counts.bytes_read += line.bytes.len() as u64 + 1;
             if overlong.peek().is_some_and(|o| o.0 == line.number) {
                 overlong.next();
                 self.detail_buf.clear();
@@ -277,16 +300,19 @@ impl<'r> Worker<'r> {
                     }
                 }
                 (DataWriter::Session(w), _) => match parse_session(line.bytes) {
-                    Ok(ev) => match self.engine.session(&ev) {
-                        Outcome::Keep(row) => {
-                            w.push(&row)?;
-                            None
+                    Ok(ev) => {
+                        self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
+                        match self.engine.session(&ev) {
+                            Outcome::Keep(row) => {
+                                w.push(&row)?;
+                                None
+                            }
+                            Outcome::Drop(r) => Some(Err(r)),
+                            Outcome::Quarantine { reason, detail } => {
+                                Some(Ok((reason, detail.to_string())))
+                            }
                         }
-                        Outcome::Drop(r) => Some(Err(r)),
-                        Outcome::Quarantine { reason, detail } => {
-                            Some(Ok((reason, detail.to_string())))
-                        }
-                    },
+                    }
                     Err(e) => Some(Ok((e.reason, e.to_string()))),
                 },
             };
@@ -319,6 +345,26 @@ impl<'r> Worker<'r> {
     }
 }
 
+/// In a quarantined access line, the first field is the client address and the next two
+/// (before the `[time]`) are ident and user name, whatever shape they have: mask them before
+/// scrubbing, so that not even an unusual-looking address or user name survives.
+fn mask_access_identity(line: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut f = line.splitn(4, |b| *b == b' ');
+    let (client, ident, user, rest) = (f.next(), f.next(), f.next(), f.next());
+    match (client, ident, user, rest) {
+        (Some(_), Some(_), Some(_), Some(rest)) if rest.starts_with(b"[") => {
+            out.extend_from_slice(b"<client> - - ");
+            out.extend_from_slice(rest);
+        }
+        (Some(_), Some(_), ..) => {
+            out.extend_from_slice(b"<client>");
+            out.extend_from_slice(&line[memchr::memchr(b' ', line).unwrap_or(line.len())..]);
+        }
+        _ => out.extend_from_slice(line),
+    }
+}
+
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
@@ -346,9 +392,9 @@ pub struct RunContext {
 
 /// Runs one job; returns its counts (manifests are committed before returning).
 pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
-    let threads = ctx.opts.threads.max(1);
-    let mut results: Vec<(Counts, Output)> = Vec::with_capacity(threads);
-    if threads == 1 {
+    ensure_dataset(&ctx.storage, &job.dataset)?;
+    ensure_dataset(&ctx.storage, &ctx.opts.quarantine)?;
+    let results = if ctx.opts.threads <= 1 {
         let mut w = Worker::new(ctx, job, 0);
         for input in &job.inputs {
             let mut chunker = open_chunker(ctx, input)?;
@@ -357,54 +403,12 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
                 w.process(&chunk)?;
             }
         }
-        results.push(w.finish()?);
+        vec![w.finish()?]
     } else {
-        let (tx, rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
-        std::thread::scope(|s| -> Result<()> {
-            let handles: Vec<_> = (0..threads)
-                .map(|id| {
-                    let rx = rx.clone();
-                    s.spawn(move || -> Result<(Counts, Output)> {
-                        let mut w = Worker::new(ctx, job, id);
-                        for chunk in rx {
-                            w.process(&chunk)?;
-                        }
-                        w.finish()
-                    })
-                })
-                .collect();
-            drop(rx);
-            let read = (|| -> Result<()> {
-                for input in &job.inputs {
-                    let mut chunker = open_chunker(ctx, input)?;
-                    while let Some(chunk) = chunker.next_chunk()? {
-                        note_progress(ctx, &chunk);
-                        if tx.send(chunk).is_err() {
-                            // Every worker has stopped: one of them failed; its error wins.
-                            return Ok(());
-                        }
-                    }
-                }
-                Ok(())
-            })();
-            drop(tx);
-            let mut first_err = read.err();
-            for h in handles {
-                match h.join() {
-                    Ok(Ok(r)) => results.push(r),
-                    Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                    Err(_) => {
-                        first_err = first_err.or(Some(anyhow::anyhow!("a worker thread panicked")))
-                    }
-                }
-            }
-            match first_err {
-                Some(e) => Err(e),
-                None => Ok(()),
-            }
-        })?;
-    }
+        run_parallel(ctx, job)?
+    };
 
+    // Every worker succeeded: publish all files, then record them in the manifests.
     let mut counts = Counts::default();
     let mut data = Vec::new();
     let mut quarantine = Vec::new();
@@ -413,6 +417,11 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
         data.extend(o.data);
         quarantine.extend(o.quarantine);
     }
+    if let Err(e) = publish(&ctx.storage, &data).and_then(|()| publish(&ctx.storage, &quarantine)) {
+        let _ = discard(&ctx.storage, &data);
+        let _ = discard(&ctx.storage, &quarantine);
+        return Err(e).context("publishing files");
+    }
     let run = RunInfo {
         run_id: ctx.run_id.clone(),
         key_ids: vec![ctx.key.id().to_string()],
@@ -420,12 +429,96 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
         now_micros: ctx.now_micros,
     };
     counts.files = (data.len() + quarantine.len()) as u64;
-    counts.partitions = commit_manifests(&ctx.storage, &job.dataset, &data, &run)
-        .with_context(|| format!("committing manifests of dataset {}", job.dataset.name))?
-        as u64;
-    counts.partitions += commit_manifests(&ctx.storage, &ctx.opts.quarantine, &quarantine, &run)
-        .context("committing quarantine manifests")? as u64;
+    commit_manifests(&ctx.storage, &job.dataset, &data, &run)
+        .with_context(|| format!("committing manifests of dataset {}", job.dataset.name))?;
+    commit_manifests(&ctx.storage, &ctx.opts.quarantine, &quarantine, &run)
+        .context("committing quarantine manifests")?;
+    for (spec, files) in [(&job.dataset, &data), (&ctx.opts.quarantine, &quarantine)] {
+        counts
+            .partitions
+            .extend(files.iter().map(|f| (spec.name.clone(), f.partition.0)));
+    }
     Ok(counts)
+}
+
+const STOPPED: &str = "stopped:";
+
+/// Runs a job on `ctx.opts.threads` workers. If anything fails, every worker stops and
+/// every file of the job is discarded: nothing of a failed job becomes visible.
+fn run_parallel(ctx: &RunContext, job: &Job) -> Result<Vec<(Counts, Output)>> {
+    let threads = ctx.opts.threads;
+    let failed = AtomicBool::new(false);
+    let (tx, rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let mut results = Vec::with_capacity(threads);
+    let mut first_err = None;
+    std::thread::scope(|s| {
+        let failed = &failed;
+        let handles: Vec<_> = (0..threads)
+            .map(|id| {
+                let rx = rx.clone();
+                s.spawn(move || -> Result<(Counts, Output)> {
+                    let mut w = Worker::new(ctx, job, id);
+                    for chunk in rx {
+                        if failed.load(Ordering::Relaxed) {
+                            anyhow::bail!("{STOPPED} another part of this job failed");
+                        }
+                        if let Err(e) = w.process(&chunk) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    w.finish()
+                        .inspect_err(|_| failed.store(true, Ordering::Relaxed))
+                })
+            })
+            .collect();
+        drop(rx);
+        let read = (|| -> Result<()> {
+            for input in &job.inputs {
+                let mut chunker = open_chunker(ctx, input)?;
+                while let Some(chunk) = chunker.next_chunk()? {
+                    note_progress(ctx, &chunk);
+                    if failed.load(Ordering::Relaxed) || tx.send(chunk).is_err() {
+                        return Ok(()); // a worker failed; its error is reported
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if read.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        drop(tx);
+        let mut errors: Vec<anyhow::Error> = read.err().into_iter().collect();
+        for h in handles {
+            match h.join() {
+                Ok(Ok(r)) => results.push(r),
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push(anyhow::anyhow!("a worker thread panicked")),
+            }
+        }
+        // Report the root cause, not a worker's "stopped" echo of it.
+        let root = errors
+            .iter()
+            .position(|e| !e.to_string().starts_with(STOPPED));
+        first_err = root
+            .or((!errors.is_empty()).then_some(0))
+            .map(|i| errors.swap_remove(i));
+    });
+    if let Some(e) = first_err {
+        for (_, o) in &results {
+            let _ = discard(&ctx.storage, &o.data);
+            let _ = discard(&ctx.storage, &o.quarantine);
+        }
+        return Err(e);
+    }
+    Ok(results)
+}
+
+/// Refuses to mix kinds of data in one dataset (e.g. session events into `access`).
+fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<()> {
+    logveil_sink::manifest::ensure_dataset(storage, spec)
+        .with_context(|| format!("dataset {}", spec.name))
 }
 
 fn open_chunker(ctx: &RunContext, input: &Input) -> Result<Chunker> {

@@ -91,13 +91,13 @@ struct IngestArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Retention of the dataset in days (default: access 30, session 90).
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=config::MAX_RETENTION_DAYS as i64))]
     retention_days: Option<u32>,
     /// Prefix length of stored IPv4 networks.
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=config::MAX_IPV4_PREFIX as i64))]
     ipv4_prefix: u8,
     /// Prefix length of stored IPv6 networks.
-    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=128))]
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u8).range(0..=config::MAX_IPV6_PREFIX as i64))]
     ipv6_prefix: u8,
     #[command(flatten)]
     run: CommonRunArgs,
@@ -271,6 +271,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         a.files.clone()
     };
     let job = Job {
+        index: 0,
         name: name.clone(),
         format: a.format,
         dataset,

@@ -14,6 +14,7 @@ pub struct Summary {
     pub quarantined: u64,
     pub quarantined_by_reason: BTreeMap<String, u64>,
     pub partitions: u64,
+    pub unknown_fields_dropped: u64,
     pub files: u64,
     pub seconds: f64,
     pub lines_per_second: f64,
@@ -36,7 +37,8 @@ impl Summary {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
-            partitions: c.partitions,
+            partitions: c.partitions.len() as u64,
+            unknown_fields_dropped: c.unknown_fields_dropped,
             files: c.files,
             seconds,
             lines_per_second: if seconds > 0.0 {

@@ -65,6 +65,15 @@ fn to_micros(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32)
     Some(secs * MICROS_PER_SECOND + frac as i64)
 }
 
+/// First instant after the range of valid event times (year 10000): partition names have
+/// four-digit years.
+const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
+
+/// Event times before 1970 or from year 10000 on are not plausible log times.
+fn in_range(t: i64) -> Option<i64> {
+    (0..END_OF_TIME).contains(&t).then_some(t)
+}
+
 #[inline]
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
     let s = b.get(at..at + n)?;
@@ -129,7 +138,7 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(to_micros(y, mo, d, h, mi, s, frac)? - offset_secs * MICROS_PER_SECOND)
+    in_range(to_micros(y, mo, d, h, mi, s, frac)? - offset_secs * MICROS_PER_SECOND)
 }
 
 fn month_from_abbrev(b: &[u8]) -> Option<u32> {
@@ -195,7 +204,7 @@ pub fn parse_clf_time(b: &[u8]) -> Option<i64> {
     }
     let off = (oh * 3600 + om * 60) as i64;
     let off = if sign == b'-' { -off } else { off };
-    Some(to_micros(y, mo, d, h, mi, s, frac)? - off * MICROS_PER_SECOND)
+    in_range(to_micros(y, mo, d, h, mi, s, frac)? - off * MICROS_PER_SECOND)
 }
 
 /// An hour partition: whole hours since the Unix epoch, UTC.
@@ -296,6 +305,11 @@ mod tests {
         assert_eq!(parse_clf_time(b"10/Foo/2000:13:55:36 -0700"), None);
         assert_eq!(parse_clf_time(b"10/Oct/2000:13:55:36"), None);
         assert!(parse_clf_time(b"10/Oct/2000:13:55:36.250 +0000").is_some());
+        // Outside 1970..10000: not a plausible log time.
+        assert_eq!(parse_clf_time(b"01/Jan/1970:00:30:00 +0100"), None);
+        assert_eq!(parse_rfc3339(b"0000-01-01T00:30:00+01:00"), None);
+        assert_eq!(parse_rfc3339(b"9999-12-31T23:59:59-05:00"), None);
+        assert!(parse_rfc3339(b"9999-12-31T23:59:59Z").is_some());
     }
 
     #[test]

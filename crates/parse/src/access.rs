@@ -48,8 +48,8 @@ pub enum AccessFormat {
     Common,
 }
 
-/// The request line field (`"$request"` / `%r`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The request line field (`"$request"` / `%r`). `Debug` redacts the target and raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Request<'a> {
     /// The field is `-` or empty (`""`): the client sent no request line.
     Missing,
@@ -68,7 +68,9 @@ pub enum Request<'a> {
 }
 
 /// One parsed access-log line. Every slice borrows from the input line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows only lengths of the raw fields: they hold addresses, user names and URLs.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AccessLine<'a> {
     /// The client address as written (IPv4, IPv6 or anything else; not validated here).
     pub client: &'a [u8],
@@ -89,6 +91,46 @@ pub struct AccessLine<'a> {
     /// Combined only: raw bytes between the quotes (escapes not decoded); `-` or empty gives
     /// `None`.
     pub user_agent: Option<&'a [u8]>,
+}
+
+/// Length of an optional raw field, for redacted `Debug` output.
+fn len_of(f: Option<&[u8]>) -> Option<usize> {
+    f.map(<[u8]>::len)
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Missing => f.write_str("Missing"),
+            Request::Parsed {
+                method,
+                target,
+                protocol,
+            } => f
+                .debug_struct("Parsed")
+                .field("method", &String::from_utf8_lossy(method))
+                .field("target_len", &target.len())
+                .field("protocol", &protocol.map(String::from_utf8_lossy))
+                .finish(),
+            Request::Raw(r) => f.debug_struct("Raw").field("len", &r.len()).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AccessLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLine")
+            .field("client_len", &self.client.len())
+            .field("ident_len", &len_of(self.ident))
+            .field("user_len", &len_of(self.user))
+            .field("ts_micros", &self.ts_micros)
+            .field("request", &self.request)
+            .field("status", &self.status)
+            .field("bytes_sent", &self.bytes_sent)
+            .field("referrer_len", &len_of(self.referrer))
+            .field("user_agent_len", &len_of(self.user_agent))
+            .finish()
+    }
 }
 
 /// Parses one access-log line (without its line terminator) in the given format.

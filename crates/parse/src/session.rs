@@ -48,7 +48,9 @@ pub struct Consent {
 }
 
 /// One parsed session event. Strings borrow from the line unless JSON escapes forced a copy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` redacts identifiers, addresses, pages, referrers, user agents and marketing values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionEvent<'a> {
     /// Event time, microseconds since the Unix epoch, UTC.
     pub ts_micros: i64,
@@ -73,6 +75,34 @@ pub struct SessionEvent<'a> {
     pub destination_field: bool,
     /// Number of other top-level keys that were ignored (dropped).
     pub unknown_fields: u32,
+}
+
+impl std::fmt::Debug for SessionEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |v: &Option<Cow<'_, str>>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SessionEvent")
+            .field("ts_micros", &self.ts_micros)
+            .field("event_len", &self.event.len())
+            .field("app_len", &self.app.len())
+            .field("session_id", &present(&self.session_id))
+            .field("device_id", &present(&self.device_id))
+            .field("account_id", &present(&self.account_id))
+            .field("ip", &present(&self.ip))
+            .field("user_agent", &present(&self.user_agent))
+            .field("page", &present(&self.page))
+            .field("referrer", &present(&self.referrer))
+            .field("duration_ms", &self.duration_ms)
+            .field("app_version", &present(&self.app_version))
+            .field("locale", &present(&self.locale))
+            .field("consent", &self.consent)
+            .field(
+                "marketing",
+                &self.marketing.iter().filter(|m| m.is_some()).count(),
+            )
+            .field("destination_field", &self.destination_field)
+            .field("unknown_fields", &self.unknown_fields)
+            .finish()
+    }
 }
 
 /// Parses one JSON session event (without its line terminator).

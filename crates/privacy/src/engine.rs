@@ -63,18 +63,28 @@ fn is_proxy_event(event: &str) -> bool {
         || event.eq_ignore_ascii_case("browse")
 }
 
-/// A request field that did not parse but still names a proxy destination (fail closed).
+/// A request field that did not parse but still names a proxy destination (fail closed):
+/// `CONNECT` with any whitespace after it, an absolute URL anywhere, or a `host:port` or
+/// absolute-form target in second position.
 fn looks_like_proxy_request(raw: &[u8]) -> bool {
-    let connect = raw.len() >= 8 && raw[..8].eq_ignore_ascii_case(b"CONNECT ");
-    connect || memchr::memmem::find(raw, b"://").is_some()
+    let mut words = raw
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or_default();
+    if first.eq_ignore_ascii_case(b"CONNECT") || memchr::memmem::find(raw, b"://").is_some() {
+        return true;
+    }
+    words.next().is_some_and(url::is_proxy_target)
 }
 
-/// A short token of safe characters (event names, app names, versions, locales).
+/// A short token of safe characters (event names, app names, versions, locales) that does
+/// not look like an identifier (UUID, long hex or digit run, token, IP address).
 fn safe_token(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'+'))
+        && url::classify_segment(s.as_bytes()).is_none()
 }
 
 fn ascii_str(b: &[u8]) -> Option<&str> {
@@ -281,5 +291,36 @@ impl Engine {
             ua: ua.fields(),
             key_id: this.pseudonymiser.key_id(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_token;
+
+    #[test]
+    fn safe_tokens() {
+        for ok in [
+            "page_view",
+            "session_start",
+            "web",
+            "3.2.1",
+            "17.4.1+build.7",
+            "en-US",
+            "zh-Hant-TW",
+        ] {
+            assert!(safe_token(ok, 64), "{ok}");
+        }
+        for bad in [
+            "",
+            "page view",
+            "a@b.example",
+            "3f2a9c1e-0000-4000-8000-000000000001",
+            "view_3f2a9c1e00004000800000000000000a",
+            "192.0.2.1",
+            "20261128093000",
+        ] {
+            assert!(!safe_token(bad, 64), "{bad}");
+        }
     }
 }

@@ -103,14 +103,33 @@ impl std::fmt::Debug for Pseudonymiser {
     }
 }
 
-/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
+/// IPv6 addresses that carry an IPv4 address become that IPv4 address, so that its network
+/// is truncated as IPv4 (a /48 of a 6to4 address would otherwise hold the whole IPv4):
+/// IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`,
+/// 6to4 `2002:aabb:ccdd::/48` and Teredo `2001:0::/32` (client address inverted in the last
+/// 32 bits).
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
+    }
+    let bits = u128::from(v6);
+    let seg = v6.segments();
+    let low32 = bits as u32;
+    let ipv4_compatible = bits >> 32 == 0 && low32 > 1; // not :: or ::1
+    let nat64 = bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000;
+    let embedded = if ipv4_compatible || nat64 {
+        Some(low32)
+    } else if seg[0] == 0x2002 {
+        Some(((seg[1] as u32) << 16) | seg[2] as u32) // 6to4
+    } else if seg[0] == 0x2001 && seg[1] == 0 {
+        Some(!low32) // Teredo
+    } else {
+        None
+    };
+    match embedded {
+        Some(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+        None => IpAddr::V6(v6),
     }
 }
 
@@ -281,6 +300,21 @@ mod tests {
                 .as_str(),
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128"
         );
+    }
+
+    #[test]
+    fn embedded_ipv4_is_truncated_as_ipv4() {
+        let t = Truncation::default();
+        for (v6, net) in [
+            ("2002:c633:6465::1", "198.51.100.0/24"),
+            ("64:ff9b::198.51.100.101", "198.51.100.0/24"),
+            ("::198.51.100.101", "198.51.100.0/24"),
+            ("2001:0:4136:e378:8000:63bf:39cc:9b9a", "198.51.100.0/24"),
+            ("::1", "::/48"),
+        ] {
+            let ip: IpAddr = v6.parse().unwrap();
+            assert_eq!(t.network(ip).as_str(), net, "{v6}");
+        }
     }
 
     #[test]

@@ -199,6 +199,11 @@ fn scrub_token(tok: &[u8], bits: u8, out: &mut String) -> bool {
         }
         None => {}
     }
+    if is_hex_colon_groups(tok) {
+        // Not a valid IPv6 address, but shaped like one (or a MAC address): fail closed.
+        out.push_str("<ip>");
+        return false;
+    }
     if tok.first() == Some(&b'/') {
         return match memchr2(b'?', b'#', tok) {
             Some(cut) => {
@@ -226,6 +231,41 @@ fn scrub_token(tok: &[u8], bits: u8, out: &mut String) -> bool {
     false
 }
 
+/// Three or more ':' between hex digits only (`2001:db8:2ce:1`, `00:1a:2b:3c:4d:5e`), which
+/// times like `13:55:36` are not.
+fn is_hex_colon_groups(tok: &[u8]) -> bool {
+    let colons = tok.iter().filter(|&&b| b == b':').count();
+    colons >= 3 && tok.iter().all(|b| b.is_ascii_hexdigit() || *b == b':')
+}
+
+/// Decodes `\uXXXX` escapes of ASCII characters and `\/`; everything else is kept as is.
+fn decode_json_ascii_escapes(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'\\' {
+            if input.get(i + 1) == Some(&b'/') {
+                out.push(b'/');
+                i += 2;
+                continue;
+            }
+            if input.get(i + 1) == Some(&b'u')
+                && let Some(hex) = input.get(i + 2..i + 6)
+                && let Ok(h) = std::str::from_utf8(hex)
+                && let Ok(v) = u16::from_str_radix(h, 16)
+                && (0x20..0x80).contains(&v)
+            {
+                out.push(v as u8);
+                i += 6;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Scrubs free text (a quarantined log line, arbitrary bytes, possibly JSON) so that it can be
 /// stored for debugging without personal data: keeps the line's structure and harmless words,
 /// replaces sensitive tokens. Output is valid UTF-8 (lossy), at most `max_len` bytes (truncated
@@ -237,6 +277,16 @@ fn scrub_token(tok: &[u8], bits: u8, out: &mut String) -> bool {
 /// and partially kept.
 pub fn scrub_text(input: &[u8], max_len: usize, out: &mut String) {
     out.clear();
+    // JSON may spell ASCII as `\u0040` or `\/`: classify what it means, not how it is written.
+    let decoded;
+    let input = if memchr::memmem::find(input, b"\\u").is_some()
+        || memchr::memmem::find(input, b"\\/").is_some()
+    {
+        decoded = decode_json_ascii_escapes(input);
+        &decoded[..]
+    } else {
+        input
+    };
     let (window, mut truncated) = scan_window(input);
     let mut i = 0;
     while i < window.len() && out.len() <= max_len {
@@ -388,7 +438,6 @@ mod tests {
             "Foo::bar()",
             "Self::default",
             "ERROR [main] worker=3 took 12ms",
-            "00:1a:2b:3c:4d:5e",
             "0123456789abcde",
             "x86_64-linux-gnu",
         ] {
@@ -508,7 +557,8 @@ mod tests {
 
     #[test]
     fn json_escapes_and_misc() {
-        assert_eq!(s(r#"{"p":"\/users\/42"}"#), r#"{"p":"\/users\/42"}"#);
+        // JSON escapes are decoded before classification.
+        assert_eq!(s(r#"{"p":"\/users\/42"}"#), r#"{"p":"/users/:id"}"#);
         assert_eq!(s(r#"{"e":"alice\/bob@example.com"}"#), r#"{"e":"<email>"}"#);
         assert_eq!(s("issue #123 fixed"), "issue #123 fixed");
         assert_eq!(s("took 12ms; retry=3"), "took 12ms; retry=3");
@@ -658,5 +708,28 @@ mod tests {
             scrub_text(text.as_bytes(), max, &mut out);
             prop_assert!(out.len() <= max + 3);
         }
+    }
+
+    #[test]
+    fn hex_groups_and_json_escapes_are_scrubbed() {
+        let mut out = String::new();
+        scrub_text(
+            b"2001:db8:2ce:1 - - [22/Mar/2009:09:30:31 +0100] \"GET / HTTP/1.1\" 200 1",
+            512,
+            &mut out,
+        );
+        assert!(!out.contains("2001:db8"), "{out}");
+        assert!(out.contains("09:30:31"), "{out}");
+        scrub_text(
+            br#"{"ip":"198\u002e51\u002e100\u002e7","e":"a\u0040example.org","p":"\/x"}"#,
+            512,
+            &mut out,
+        );
+        assert!(
+            !out.contains("198") && !out.contains("example.org"),
+            "{out}"
+        );
+        scrub_text(b"mac 00:1a:2b:3c:4d:5e at 13:55:36", 512, &mut out);
+        assert!(!out.contains("00:1a") && out.contains("13:55:36"), "{out}");
     }
 }

@@ -120,6 +120,9 @@ pub fn classify(ua: &str) -> UaInfo {
     }
 }
 
+/// User agents are classified on at most this many leading bytes.
+const MAX_UA_BYTES: usize = 512;
+
 /// A bounded cache of classifications keyed by the raw user-agent bytes.
 pub struct UaCache {
     map: HashMap<Box<[u8]>, UaInfo, foldhash::fast::RandomState>,
@@ -140,12 +143,13 @@ impl UaCache {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             return UaInfo::UNKNOWN;
         };
+        // Bounded before lookup and classification: nothing legitimate is longer, and the
+        // cache's memory stays bounded too.
+        let raw = &raw[..raw.len().min(MAX_UA_BYTES)];
         if let Some(i) = self.map.get(raw) {
             return *i;
         }
-        // User agents are bounded before classification: nothing legitimate is longer.
-        let bounded = &raw[..raw.len().min(1024)];
-        let info = classify(&String::from_utf8_lossy(bounded));
+        let info = classify(&String::from_utf8_lossy(raw));
         if self.map.len() >= self.capacity {
             self.map.clear();
         }

@@ -623,10 +623,50 @@ pub fn clean_path(target: &[u8], out: &mut String) -> bool {
     if target.first() != Some(&b'/') {
         return false;
     }
-    let end = memchr2(b'?', b'#', target).unwrap_or(target.len());
+    let mut end = memchr2(b'?', b'#', target).unwrap_or(target.len());
+    // A URL embedded in the path (`/go/https://host/x`, also percent-encoded) names another
+    // site: keep the path up to the segment where it starts, then `:url`.
+    let embedded = embedded_url_segment(&target[..end]);
+    if let Some(seg) = embedded {
+        end = seg;
+    }
     push_clean_path(&target[..end], MAX_PATH_LEN, out);
+    if embedded.is_some() {
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(":url");
+    }
     truncate_at_char_boundary(out, MAX_PATH_LEN);
     true
+}
+
+/// Start of the path segment in which an embedded URL (`scheme://`, `scheme:/` as some
+/// servers collapse it, or `%3A%2F%2F`) begins, if any.
+fn embedded_url_segment(path: &[u8]) -> Option<usize> {
+    memchr2(b':', b'%', path)?;
+    let lower_find = |needle: &[u8]| {
+        path.windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+    };
+    let at = [
+        lower_find(b"://"),
+        lower_find(b":/"),
+        lower_find(b"%3a%2f%2f"),
+        lower_find(b"%3a/"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()?;
+    // Only a scheme-like run (letters, digits, +.-) right before the colon counts.
+    let scheme_start = path[..at]
+        .iter()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')))
+        .map_or(0, |i| i + 1);
+    if scheme_start == at || !path[scheme_start].is_ascii_alphabetic() {
+        return None;
+    }
+    Some(path[..at].iter().rposition(|b| *b == b'/').unwrap_or(0))
 }
 
 /// Splits `scheme ":" rest` when `scheme` is a valid RFC 3986 scheme.
@@ -1196,6 +1236,24 @@ mod tests {
             let mut out = String::new();
             let _ = referrer_host(s.as_bytes(), &mut out);
             let _ = is_proxy_target(s.as_bytes());
+        }
+    }
+
+    #[test]
+    fn embedded_urls_are_cut() {
+        let mut out = String::new();
+        for (input, want) in [
+            (
+                &b"/proxy/http://canary-dest-1.example.net/x"[..],
+                "/proxy/:url",
+            ),
+            (b"/go/https:/dest.example/x", "/go/:url"),
+            (b"/r/http%3A%2F%2Fdest.example%2Fx", "/r/:url"),
+            (b"/dashboard/a:b/c", "/dashboard/a:b/c"),
+            (b"/static/app.3f9a1c.js", "/static/app.3f9a1c.js"),
+        ] {
+            assert!(clean_path(input, &mut out));
+            assert_eq!(out, want, "{}", String::from_utf8_lossy(input));
         }
     }
 }

@@ -17,7 +17,7 @@ pub use builders::{AccessBuilder, QuarantineBuilder, RowBuilder, SessionBuilder}
 pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
-pub use writer::{PartitionWriter, SinkConfig, WrittenFile};
+pub use writer::{PartitionWriter, SinkConfig, WrittenFile, discard, publish};
 
 /// Errors of the sink. Messages name the object and never contain row data.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +43,17 @@ pub enum SinkError {
         source: arrow_schema::ArrowError,
     },
     #[error(
-        "manifest {path} is not valid ({what}); move it aside and run `logveil` again to rebuild it"
+        "{path} is not valid ({what}); restore it from backup, or move it aside (the next run writes a new one listing only its own files)"
     )]
     BadManifest { path: String, what: String },
+    #[error(
+        "dataset {dataset} holds {have}, not {want}; write to another dataset (--dataset) or another output root"
+    )]
+    DatasetMismatch {
+        dataset: String,
+        have: String,
+        want: String,
+    },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

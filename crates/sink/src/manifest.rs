@@ -111,6 +111,49 @@ fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File
     Ok(Some(f))
 }
 
+/// `<dataset>/_dataset.json`: what kind of rows a dataset holds, written on its first use.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatasetMarker {
+    pub format: String,
+    pub dataset: String,
+    pub kind: String,
+    pub schema_version: u32,
+}
+
+/// Creates the dataset's marker, or checks that the dataset holds rows of `spec.kind` and
+/// of this schema version, so that one dataset never mixes schemas.
+pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<()> {
+    let path = Path::from(format!("{}/_dataset.json", spec.name));
+    let want = DatasetMarker {
+        format: "logveil-dataset".into(),
+        dataset: spec.name.clone(),
+        kind: spec.kind.as_str().into(),
+        schema_version: SCHEMA_VERSION,
+    };
+    match storage.get(&path)? {
+        Some(bytes) => {
+            let have: DatasetMarker =
+                serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
+                    path: path.to_string(),
+                    what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+                })?;
+            if have.kind != want.kind || have.schema_version != want.schema_version {
+                return Err(SinkError::DatasetMismatch {
+                    dataset: spec.name.clone(),
+                    have: format!("{} rows, schema version {}", have.kind, have.schema_version),
+                    want: format!("{} rows, schema version {}", want.kind, want.schema_version),
+                });
+            }
+            Ok(())
+        }
+        None => {
+            let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
+            text.push(b'\n');
+            storage.put(&path, Bytes::from(text))
+        }
+    }
+}
+
 /// Adds `files` to their partitions' manifests (creating them as needed). Returns the
 /// number of partitions touched.
 pub fn commit_manifests(
@@ -163,8 +206,8 @@ pub fn commit_manifests(
             m.files.push(ManifestFile {
                 name: f.name.clone(),
                 rows: f.rows,
-                bytes: f.bytes,
-                blake3: f.blake3.clone(),
+                bytes: f.bytes(),
+                blake3: f.blake3().to_string(),
                 min_ts: format_rfc3339(f.min_ts),
                 max_ts: format_rfc3339(f.max_ts),
                 run_id: run.run_id.clone(),

@@ -110,6 +110,29 @@ impl Storage {
         }
     }
 
+    /// Makes a finished upload visible under its final name: an atomic, durable rename that
+    /// refuses to replace an existing object.
+    pub fn publish(&self, c: &Committed) -> Result<()> {
+        let Some(staged) = &c.staged else {
+            return Ok(());
+        };
+        match block_on(self.store.rename_if_not_exists(staged, &c.dest)) {
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                block_on(self.store.rename(staged, &c.dest)).map_err(store_err(&c.dest))
+            }
+            Err(e) => Err(store_err(&c.dest)(e)),
+        }
+    }
+
+    /// Removes a finished upload that will not be published.
+    pub fn discard(&self, c: &Committed) -> Result<()> {
+        match &c.staged {
+            Some(staged) => self.delete(staged),
+            None => Ok(()),
+        }
+    }
+
     /// Starts an upload that appears at `dest` only when [`Upload::commit`] succeeds.
     /// `staging` is where it is written first on local disk.
     pub fn upload(&self, dest: Path, staging: Path) -> Result<Upload> {
@@ -118,7 +141,6 @@ impl Storage {
         let part_size = if local { LOCAL_PART_SIZE } else { PART_SIZE };
         let inner = block_on(self.store.put_multipart(&target)).map_err(store_err(&target))?;
         Ok(Upload {
-            store: self.store.clone(),
             inner: Some(inner),
             target,
             dest,
@@ -137,7 +159,6 @@ const LOCAL_PART_SIZE: usize = 1 << 20;
 
 /// A streaming upload; implements `Write`, hashes (BLAKE3) and counts what passes through.
 pub struct Upload {
-    store: Arc<dyn ObjectStore>,
     inner: Option<Box<dyn MultipartUpload>>,
     target: Path,
     dest: Path,
@@ -147,11 +168,14 @@ pub struct Upload {
     bytes: u64,
 }
 
-/// What a committed upload wrote.
-#[derive(Clone, Debug)]
+/// A finished upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
     pub bytes: u64,
     pub blake3: String,
+    /// Where the complete object waits to be published (local disk), if anywhere.
+    pub staged: Option<Path>,
+    pub dest: Path,
 }
 
 impl Upload {
@@ -167,22 +191,23 @@ impl Upload {
         block_on(up.put_part(PutPayload::from(data))).map_err(io::Error::other)
     }
 
-    /// Finishes the upload and makes the object visible under its final name.
-    pub fn commit(mut self) -> Result<Committed> {
+    /// Finishes the upload. On local disk the object is complete and durable in its staging
+    /// place, still invisible to readers, until [`Storage::publish`]; on object stores it is
+    /// visible under its final name now.
+    pub fn finish(mut self) -> Result<Committed> {
         if let Err(source) = self.send_part() {
             return Err(SinkError::Io {
                 path: self.dest.to_string(),
                 source,
             });
         }
-        let mut up = self.inner.take().expect("upload is live until commit");
+        let mut up = self.inner.take().expect("upload is live until finish");
         block_on(up.complete()).map_err(store_err(&self.target))?;
-        if self.target != self.dest {
-            block_on(self.store.rename(&self.target, &self.dest)).map_err(store_err(&self.dest))?;
-        }
         Ok(Committed {
             bytes: self.bytes,
             blake3: self.hasher.finalize().to_hex().to_string(),
+            staged: (self.target != self.dest).then(|| self.target.clone()),
+            dest: self.dest.clone(),
         })
     }
 }
@@ -226,9 +251,23 @@ mod tests {
             .unwrap();
         up.write_all(b"hello").unwrap();
         assert!(s.get(&dest).unwrap().is_none());
-        let c = up.commit().unwrap();
+        let c = up.finish().unwrap();
         assert_eq!(c.bytes, 5);
         assert_eq!(c.blake3, blake3::hash(b"hello").to_hex().to_string());
+        assert!(
+            s.get(&dest).unwrap().is_none(),
+            "finished but not yet published"
+        );
+        s.publish(&c).unwrap();
+        assert_eq!(&s.get(&dest).unwrap().unwrap()[..], b"hello");
+        // Publishing never replaces an existing object.
+        let mut again = s
+            .upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp"))
+            .unwrap();
+        again.write_all(b"other").unwrap();
+        let c2 = again.finish().unwrap();
+        assert!(s.publish(&c2).is_err());
+        s.discard(&c2).unwrap();
         assert_eq!(&s.get(&dest).unwrap().unwrap()[..], b"hello");
         let left: Vec<_> = walk(dir.path())
             .into_iter()

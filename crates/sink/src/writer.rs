@@ -19,7 +19,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::builders::RowBuilder;
 use crate::manifest::DatasetSpec;
-use crate::storage::{Storage, Upload};
+use crate::storage::{Committed, Storage, Upload};
 use crate::{Result, SinkError};
 
 /// How often (in rows) idle partitions are looked for.
@@ -55,17 +55,46 @@ impl Default for SinkConfig {
     }
 }
 
-/// A file this writer made visible.
+/// A complete file this writer produced. It becomes visible with [`publish`] (or is removed
+/// with [`discard`]): a run publishes its files only when all of its work has succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrittenFile {
     pub partition: HourKey,
     /// File name within the partition directory.
     pub name: String,
     pub rows: u64,
-    pub bytes: u64,
-    pub blake3: String,
     pub min_ts: i64,
     pub max_ts: i64,
+    pub upload: Committed,
+}
+
+impl WrittenFile {
+    pub fn bytes(&self) -> u64 {
+        self.upload.bytes
+    }
+
+    pub fn blake3(&self) -> &str {
+        &self.upload.blake3
+    }
+}
+
+/// Makes finished files visible in their partitions (atomic renames on local disk).
+pub fn publish(storage: &Storage, files: &[WrittenFile]) -> Result<()> {
+    files.iter().try_for_each(|f| storage.publish(&f.upload))
+}
+
+/// Removes finished files that will not be published. Best effort: returns the first error
+/// after trying every file.
+pub fn discard(storage: &Storage, files: &[WrittenFile]) -> Result<()> {
+    let mut first = Ok(());
+    for f in files {
+        if let Err(e) = storage.discard(&f.upload)
+            && first.is_ok()
+        {
+            first = Err(e);
+        }
+    }
+    first
 }
 
 struct OpenFile {
@@ -280,21 +309,26 @@ impl<B: RowBuilder> PartitionWriter<B> {
                 path: f.path.clone(),
                 source,
             })?;
-            let c = upload.commit()?;
+            let upload = upload.finish()?;
             self.written.push(WrittenFile {
                 partition: key,
                 name: f.name,
                 rows: f.rows,
-                bytes: c.bytes,
-                blake3: c.blake3,
                 min_ts: f.min_ts,
                 max_ts: f.max_ts,
+                upload,
             });
         }
         Ok(())
     }
 
-    /// Writes everything pending and closes all files. Returns the files made visible.
+    /// Files finished so far, not yet handed out by [`Self::finish`].
+    pub fn finished_files(&self) -> usize {
+        self.written.len()
+    }
+
+    /// Writes everything pending and closes all files. Returns the finished files, not yet
+    /// published.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
         let mut keys: Vec<HourKey> = self.parts.keys().copied().collect();
         keys.sort();
@@ -302,5 +336,13 @@ impl<B: RowBuilder> PartitionWriter<B> {
             self.flush_part(k, true)?;
         }
         Ok(std::mem::take(&mut self.written))
+    }
+}
+
+impl<B: RowBuilder> Drop for PartitionWriter<B> {
+    /// A writer dropped without [`PartitionWriter::finish`] (an error, a failed job) removes
+    /// the files it had finished; open uploads abort themselves.
+    fn drop(&mut self) {
+        let _ = discard(&self.storage, &self.written);
     }
 }

@@ -6,6 +6,7 @@ use logveil_model::{AccessRow, DatasetKind, UaFields};
 use logveil_sink::manifest::Manifest;
 use logveil_sink::{
     AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit_manifests,
+    publish,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -73,6 +74,13 @@ fn partitions_files_and_manifests() {
     }
     let files = w.finish().unwrap();
     assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 24);
+    // Finished but unpublished files are invisible.
+    assert!(
+        files_under(dir.path())
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".parquet"))
+    );
+    publish(&storage, &files).unwrap();
     let run = RunInfo {
         run_id: "run1".into(),
         key_ids: vec!["dev-insecure".into()],
@@ -158,6 +166,7 @@ fn partitions_files_and_manifests() {
     );
     w.push(&row(h10 + 99, "/c")).unwrap();
     let files2 = w.finish().unwrap();
+    publish(&storage, &files2).unwrap();
     commit_manifests(
         &storage,
         &spec,

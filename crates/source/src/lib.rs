@@ -60,19 +60,41 @@ impl Input {
             Input::Stdin => Box::new(io::stdin()),
             Input::File(p) => Box::new(open_file(p)?),
         };
-        let mut r = BufReader::with_capacity(256 * 1024, raw);
-        let gz = {
-            use io::BufRead;
-            let head = r.fill_buf().map_err(|source| SourceError::Read {
-                name: self.name().into(),
-                offset: 0,
-                source,
-            })?;
-            head.starts_with(&[0x1f, 0x8b])
-        };
+        decompressed(raw, &self.name())
+    }
+}
+
+/// Wraps a reader in a gzip decoder if its first bytes are the gzip magic number.
+pub fn decompressed(
+    mut raw: Box<dyn Read + Send>,
+    name: &str,
+) -> Result<Box<dyn Read + Send>, SourceError> {
+    {
+        // Sniff the magic bytes. A pipe may deliver them one read at a time.
+        let mut head = [0u8; 2];
+        let mut n = 0;
+        while n < head.len() {
+            match raw.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(SourceError::Read {
+                        name: name.into(),
+                        offset: n as u64,
+                        source,
+                    });
+                }
+            }
+        }
+        let gz = n == 2 && head == [0x1f, 0x8b];
+        let r = io::Cursor::new(head[..n].to_vec()).chain(raw);
         if gz {
-            Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+            Ok(Box::new(flate2::bufread::MultiGzDecoder::new(
+                BufReader::with_capacity(256 * 1024, r),
+            )))
         } else {
+            // Chunks are read in large pieces: no extra buffering needed.
             Ok(Box::new(r))
         }
     }
@@ -85,8 +107,7 @@ fn open_file(p: &Path) -> Result<File, SourceError> {
     })
 }
 
-/// A run of whole lines from one source.
-#[derive(Debug)]
+/// A run of whole lines from one source. `Debug` shows sizes, never the lines.
 pub struct Chunk {
     pub source: Arc<str>,
     /// 1-based number of the first line in `data`.
@@ -100,12 +121,34 @@ pub struct Chunk {
     pub overlong: Vec<(u64, u64, u64)>,
 }
 
-/// One line of a chunk.
-#[derive(Clone, Copy, Debug)]
+/// One line of a chunk. `Debug` shows its position and length, never its bytes.
+#[derive(Clone, Copy)]
 pub struct Line<'a> {
     pub number: u64,
     pub offset: u64,
     pub bytes: &'a [u8],
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("source", &self.source)
+            .field("first_line", &self.first_line)
+            .field("first_offset", &self.first_offset)
+            .field("bytes", &self.data.len())
+            .field("overlong", &self.overlong)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Line<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Line")
+            .field("number", &self.number)
+            .field("offset", &self.offset)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl Chunk {
@@ -488,5 +531,31 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("/nonexistent/x.log"));
+    }
+
+    #[test]
+    fn gzip_is_detected_when_bytes_trickle_in() {
+        use std::io::Write;
+        /// A reader that returns one byte per read, like a slow pipe.
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b"one\n").unwrap();
+        let gz = e.finish().unwrap();
+        let r = decompressed(Box::new(Trickle(io::Cursor::new(gz))), "pipe").unwrap();
+        let mut c = Chunker::new(r, "pipe".into(), 64, 64);
+        assert_eq!(c.next_chunk().unwrap().unwrap().data, b"one\n");
+        let r = decompressed(
+            Box::new(Trickle(io::Cursor::new(b"plain\n".to_vec()))),
+            "pipe",
+        )
+        .unwrap();
+        let mut c = Chunker::new(r, "pipe".into(), 64, 64);
+        assert_eq!(c.next_chunk().unwrap().unwrap().data, b"plain\n");
     }
 }
