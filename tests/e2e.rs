@@ -602,3 +602,108 @@ fn kill_during_ingest_leaves_nothing_half_written_in_view() {
         }
     }
 }
+
+/// A dataset holds one kind of rows; retention is recorded with it and a default never
+/// overrides it.
+#[test]
+fn datasets_keep_their_kind_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_root = dir.path().join("out");
+    let a_in = dir.path().join("a.log");
+    let s_in = dir.path().join("s.jsonl");
+    gen_access(&Config::default(), 500, &a_in);
+    gen_sessions(&Config::default(), 300, &s_in);
+    ok(bin()
+        .args([
+            "ingest",
+            "--format",
+            "combined",
+            "--dev-key",
+            "--retention-days",
+            "365",
+            "--out",
+        ])
+        .arg(&out_root)
+        .arg(&a_in));
+    // A later ingest with the default retention keeps the dataset's 365 days.
+    ok(bin()
+        .args(["ingest", "--format", "combined", "--dev-key", "--out"])
+        .arg(&out_root)
+        .arg(&a_in));
+    let m = files_under(&out_root.join("access"))
+        .into_iter()
+        .find(|p| p.ends_with("_manifest.json"))
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(m).unwrap()).unwrap();
+    assert_eq!(m["retention_days"], 365);
+    let marker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_root.join("access/_dataset.json")).unwrap())
+            .unwrap();
+    assert_eq!(marker["kind"], "access");
+    assert_eq!(marker["retention_days"], 365);
+
+    // Session events cannot go into the access dataset; nothing is written.
+    let before = files_under(&out_root).len();
+    let o = run(bin()
+        .args([
+            "ingest",
+            "--format",
+            "session-json",
+            "--dataset",
+            "access",
+            "--dev-key",
+            "--out",
+        ])
+        .arg(&out_root)
+        .arg(&s_in));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("dataset access holds access rows"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(files_under(&out_root).len(), before);
+}
+
+/// A job that fails half-way (here: a truncated gzip input read by several workers) makes
+/// nothing visible and leaves no staged files behind.
+#[test]
+fn a_failed_job_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("a.log");
+    gen_access(&Config::default(), 200_000, &plain);
+    let gz = dir.path().join("a.log.gz");
+    let mut enc = flate2_encoder(&gz);
+    std::io::Write::write_all(&mut enc, &std::fs::read(&plain).unwrap()).unwrap();
+    drop(enc);
+    let full = std::fs::read(&gz).unwrap();
+    let cut = dir.path().join("cut.log.gz");
+    std::fs::write(&cut, &full[..full.len() * 3 / 4]).unwrap();
+    let out_root = dir.path().join("out");
+    for threads in ["1", "2"] {
+        let o = run(bin()
+            .args([
+                "ingest",
+                "--format",
+                "combined",
+                "--dev-key",
+                "--no-progress",
+                "--threads",
+                threads,
+                "--out",
+            ])
+            .arg(&out_root)
+            .arg(&cut));
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("cut.log.gz"),
+            "{}",
+            text(&o.stderr)
+        );
+        let left: Vec<_> = files_under(&out_root)
+            .into_iter()
+            .filter(|p| !p.ends_with("_dataset.json") && !p.ends_with("_manifest.lock"))
+            .collect();
+        assert!(left.is_empty(), "threads {threads}: {left:?}");
+    }
+}

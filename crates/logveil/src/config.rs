@@ -133,6 +133,7 @@ impl Pipeline {
         };
         if let Some(d) = self.datasets.get(name).and_then(|d| d.retention_days) {
             spec.retention_days = d;
+            spec.retention_explicit = true;
         }
         spec
     }

@@ -392,8 +392,6 @@ pub struct RunContext {
 
 /// Runs one job; returns its counts (manifests are committed before returning).
 pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
-    ensure_dataset(&ctx.storage, &job.dataset)?;
-    ensure_dataset(&ctx.storage, &ctx.opts.quarantine)?;
     let results = if ctx.opts.threads <= 1 {
         let mut w = Worker::new(ctx, job, 0);
         for input in &job.inputs {
@@ -513,12 +511,6 @@ fn run_parallel(ctx: &RunContext, job: &Job) -> Result<Vec<(Counts, Output)>> {
         return Err(e);
     }
     Ok(results)
-}
-
-/// Refuses to mix kinds of data in one dataset (e.g. session events into `access`).
-fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<()> {
-    logveil_sink::manifest::ensure_dataset(storage, spec)
-        .with_context(|| format!("dataset {}", spec.name))
 }
 
 fn open_chunker(ctx: &RunContext, input: &Input) -> Result<Chunker> {

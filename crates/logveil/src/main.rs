@@ -263,6 +263,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
     };
     if let Some(d) = a.retention_days {
         dataset.retention_days = d;
+        dataset.retention_explicit = true;
     }
     let key = load_key(a.keys.keys.as_deref(), a.keys.dev_key)?;
     let files = if a.files.is_empty() {
@@ -300,9 +301,33 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     execute(&p.output.root, key, opts, &jobs, &a.run)
 }
 
-fn execute(root: &Path, key: Key, opts: RunOptions, jobs: &[Job], c: &CommonRunArgs) -> Result<()> {
+fn execute(
+    root: &Path,
+    key: Key,
+    mut opts: RunOptions,
+    jobs: &[Job],
+    c: &CommonRunArgs,
+) -> Result<()> {
     let storage =
         Storage::local(root).with_context(|| format!("output directory {}", root.display()))?;
+    // Datasets are checked (kind, schema) and their retention settled before anything is
+    // written: a run that would mix schemas writes nothing.
+    let mut jobs = jobs.to_vec();
+    let specs = jobs
+        .iter_mut()
+        .map(|j| &mut j.dataset)
+        .chain(std::iter::once(&mut opts.quarantine));
+    for spec in specs {
+        let ensured = logveil_sink::manifest::ensure_dataset(&storage, spec)
+            .with_context(|| format!("dataset {}", spec.name))?;
+        if let Some((old, new)) = ensured.retention_changed {
+            eprintln!(
+                "logveil: dataset {}: retention changed from {old} to {new} days",
+                spec.name
+            );
+        }
+        *spec = ensured.spec;
+    }
     let now = now_micros();
     let ctx = RunContext {
         storage,
@@ -317,7 +342,7 @@ fn execute(root: &Path, key: Key, opts: RunOptions, jobs: &[Job], c: &CommonRunA
     let progress = show.then(|| progress_bar(ctx.progress.clone()));
     let mut total = Counts::default();
     let result = (|| -> Result<()> {
-        for job in jobs {
+        for job in &jobs {
             let counts =
                 ingest::run_job(&ctx, job).with_context(|| format!("source {}", job.name))?;
             total.merge(&counts);

@@ -25,6 +25,9 @@ pub struct DatasetSpec {
     pub name: String,
     pub kind: DatasetKind,
     pub retention_days: u32,
+    /// Whether `retention_days` was configured (true) or is the kind's default (false). A
+    /// default never overrides the retention recorded for an existing dataset.
+    pub retention_explicit: bool,
 }
 
 impl DatasetSpec {
@@ -33,6 +36,7 @@ impl DatasetSpec {
             name: kind.default_name().to_string(),
             kind,
             retention_days: kind.default_retention_days(),
+            retention_explicit: false,
         }
     }
 }
@@ -118,40 +122,70 @@ pub struct DatasetMarker {
     pub dataset: String,
     pub kind: String,
     pub schema_version: u32,
+    /// The dataset's retention: every write applies it to the partitions it touches.
+    pub retention_days: u32,
 }
 
-/// Creates the dataset's marker, or checks that the dataset holds rows of `spec.kind` and
-/// of this schema version, so that one dataset never mixes schemas.
-pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<()> {
+/// What [`ensure_dataset`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnsuredDataset {
+    /// The spec to write with (retention as recorded, unless explicitly changed).
+    pub spec: DatasetSpec,
+    /// `(old, new)` when an explicit setting changed the recorded retention.
+    pub retention_changed: Option<(u32, u32)>,
+}
+
+/// Creates the dataset's marker, or checks that the dataset holds rows of `spec.kind` and of
+/// this schema version, so that one dataset never mixes schemas. Retention is a property of
+/// the dataset: a default retention adopts the recorded one; an explicit one that differs
+/// replaces it (and is reported).
+pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDataset> {
     let path = Path::from(format!("{}/_dataset.json", spec.name));
-    let want = DatasetMarker {
+    let mut want = DatasetMarker {
         format: "logveil-dataset".into(),
         dataset: spec.name.clone(),
         kind: spec.kind.as_str().into(),
         schema_version: SCHEMA_VERSION,
+        retention_days: spec.retention_days,
     };
-    match storage.get(&path)? {
-        Some(bytes) => {
-            let have: DatasetMarker =
-                serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
-                    path: path.to_string(),
-                    what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-                })?;
-            if have.kind != want.kind || have.schema_version != want.schema_version {
-                return Err(SinkError::DatasetMismatch {
-                    dataset: spec.name.clone(),
-                    have: format!("{} rows, schema version {}", have.kind, have.schema_version),
-                    want: format!("{} rows, schema version {}", want.kind, want.schema_version),
-                });
-            }
-            Ok(())
+    let mut spec = spec.clone();
+    let mut retention_changed = None;
+    if let Some(bytes) = storage.get(&path)? {
+        let have: DatasetMarker =
+            serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
+                path: path.to_string(),
+                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+            })?;
+        if have.kind != want.kind || have.schema_version != want.schema_version {
+            return Err(SinkError::DatasetMismatch {
+                dataset: spec.name.clone(),
+                have: format!("{} rows, schema version {}", have.kind, have.schema_version),
+                want: format!("{} rows, schema version {}", want.kind, want.schema_version),
+            });
         }
-        None => {
-            let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
-            text.push(b'\n');
-            storage.put(&path, Bytes::from(text))
+        if have.retention_days == spec.retention_days {
+            return Ok(EnsuredDataset {
+                spec,
+                retention_changed,
+            });
         }
+        if !spec.retention_explicit {
+            spec.retention_days = have.retention_days;
+            return Ok(EnsuredDataset {
+                spec,
+                retention_changed,
+            });
+        }
+        retention_changed = Some((have.retention_days, spec.retention_days));
+        want.retention_days = spec.retention_days;
     }
+    let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
+    text.push(b'\n');
+    storage.put(&path, Bytes::from(text))?;
+    Ok(EnsuredDataset {
+        spec,
+        retention_changed,
+    })
 }
 
 /// Adds `files` to their partitions' manifests (creating them as needed). Returns the
