@@ -11,8 +11,6 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memchr::memchr_iter;
-
 /// Where a source could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -119,6 +117,8 @@ pub struct Chunk {
     /// Lines cut short because they exceeded the maximum length: (line number, byte offset,
     /// original length). Their kept prefix is in `data` like any other line.
     pub overlong: Vec<(u64, u64, u64)>,
+    /// Number of lines in `data` (counted while cutting, so nobody scans for it again).
+    lines: u64,
 }
 
 /// One line of a chunk. `Debug` shows its position and length, never its bytes.
@@ -164,12 +164,7 @@ impl Chunk {
     }
 
     pub fn line_count(&self) -> u64 {
-        let n = memchr_iter(b'\n', &self.data).count() as u64;
-        if self.data.last().is_some_and(|&b| b != b'\n') {
-            n + 1
-        } else {
-            n
-        }
+        self.lines
     }
 
     /// Whether the given line number was cut short (over-long).
@@ -374,6 +369,8 @@ impl Chunker {
         if !self.eof {
             // Hand out whole lines only; carry the partial last line.
             self.carry = data.split_off(line_start);
+        } else if data.len() > line_start {
+            lines_in_data += 1; // a last line without a newline
         }
         if data.is_empty() {
             return Ok(None);
@@ -384,6 +381,7 @@ impl Chunker {
             first_offset,
             data,
             overlong,
+            lines: lines_in_data,
         };
         let carried = self.carry.len() as u64;
         self.next_line = first_line + chunk.line_count();
@@ -501,6 +499,9 @@ mod tests {
                 }
                 want.push((i as u64 + 1, offset, l.to_vec()));
                 offset += p.len() as u64 + 1;
+            }
+            for c in &cs {
+                proptest::prop_assert_eq!(c.line_count(), c.lines().count() as u64);
             }
             proptest::prop_assert_eq!(all_lines(&cs), want);
         }
