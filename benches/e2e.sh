@@ -5,8 +5,11 @@
 # read_csv split on spaces → keyed hash of the client (md5 of key||ip; DuckDB has no keyed
 # BLAKE3) and /24 network → COPY … (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (dt, hour)).
 #
+# Then the same for JSON session events (logveil only).
+#
 # Usage: benches/e2e.sh [MILLION_LINES (default 2)] [RUNS (default 3)]
-# Prints lines/s and MB/s per variant (best of RUNS) and the logveil/DuckDB ratios.
+# Prints seconds, lines/s, MB/s and peak resident memory per variant (best of RUNS) and the
+# logveil/DuckDB ratios. Needs /usr/bin/time (Debian package `time`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 millions=${1:-2}
@@ -23,33 +26,27 @@ if [ ! -s "$input" ]; then
   "$bin" generate --kind combined --lines "$lines" --seed 1 --span-hours 24 --out "$input"
 fi
 bytes=$(stat -c %s "$input")
-mb=$(python3 -c "print($bytes/1e6)")
-echo "input: $lines lines, $mb MB ($input)"
+echo "input: $lines lines, $(python3 -c "print(round($bytes/1e6, 1))") MB ($input)"
 echo "machine: $(nproc) cores, $(uname -m)"
 
-best() { sort -g | head -1; }
-measure() { # name, command...
-  local name=$1; shift
-  local times=()
+measure() { # name, lines, bytes, command...
+  local name=$1 n=$2 size=$3; shift 3
+  local best="" rss=0
   for _ in $(seq "$runs"); do
     rm -rf "$work/out"
-    local t0 t1
-    t0=$(date +%s.%N)
-    if ! "$@" >/dev/null 2>"$work/stderr.$name"; then
+    if ! /usr/bin/time -f "%e %M" -o "$work/time.raw" "$@" >/dev/null 2>"$work/stderr.$name"; then
       echo "$name failed:"; cat "$work/stderr.$name"; exit 1
     fi
-    t1=$(date +%s.%N)
-    times+=("$(python3 -c "print($t1-$t0)")")
+    read -r secs kb < "$work/time.raw"
+    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $secs < $best else 1)"; then best=$secs; rss=$kb; fi
   done
-  local b
-  b=$(printf '%s\n' "${times[@]}" | best)
   python3 -c "
-s=$b; print(f'{\"$name\":<28} {s:7.2f} s  {$lines/s/1e6:6.3f} M lines/s  {$mb/s:7.1f} MB/s')"
-  echo "$b" > "$work/time.$name"
+s=$best; print(f'{\"$name\":<28} {s:7.2f} s  {$n/s/1e6:6.3f} M lines/s  {$size/1e6/s:7.1f} MB/s  max RSS {$rss/1024:6.0f} MB')"
+  echo "$best" > "$work/time.$name"
 }
 
-measure logveil_1_thread "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"
-measure logveil_all_cores "$bin" ingest --format combined --dev-key --no-progress --threads 0 --out "$work/out" "$input"
+measure logveil_1_thread "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"
+measure logveil_all_cores "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 0 --out "$work/out" "$input"
 
 if python3 -c 'import duckdb' 2>/dev/null; then
   cat > "$work/duck.py" <<'PY'
@@ -87,8 +84,8 @@ COPY (
 ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (dt, hour), OVERWRITE_OR_IGNORE)
 """)
 PY
-  measure duckdb_1_thread python3 "$work/duck.py" "$input" "$work/out" 1
-  measure duckdb_all_cores python3 "$work/duck.py" "$input" "$work/out" "$(nproc)"
+  measure duckdb_1_thread "$lines" "$bytes" python3 "$work/duck.py" "$input" "$work/out" 1
+  measure duckdb_all_cores "$lines" "$bytes" python3 "$work/duck.py" "$input" "$work/out" "$(nproc)"
   python3 - "$work" <<'PY'
 import sys
 w = sys.argv[1]
@@ -99,3 +96,14 @@ PY
 else
   echo "duckdb (Python) not importable: skipping the DuckDB comparison (pip install duckdb)"
 fi
+
+# Session events (JSON lines): half as many events, logveil only (no DuckDB plan here).
+events=$((lines / 2))
+sessions="$work/session.jsonl"
+if [ ! -s "$sessions" ]; then
+  "$bin" generate --kind session --lines "$events" --seed 1 --span-hours 24 --out "$sessions"
+fi
+sbytes=$(stat -c %s "$sessions")
+echo "session input: $events events, $(python3 -c "print(round($sbytes/1e6, 1))") MB"
+measure logveil_session_1_thread "$events" "$sbytes" "$bin" ingest --format session-json --dev-key --no-progress --threads 1 --out "$work/out" "$sessions"
+measure logveil_session_all_cores "$events" "$sbytes" "$bin" ingest --format session-json --dev-key --no-progress --threads 0 --out "$work/out" "$sessions"
