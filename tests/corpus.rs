@@ -12,37 +12,10 @@
 use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::Field;
-
-// ---------------------------------------------------------------------------------------------
-// Running the binary, reading its output
-// ---------------------------------------------------------------------------------------------
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_logveil"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("logveil runs");
-    assert!(
-        out.status.success(),
-        "logveil failed: {:?}\nstderr:\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    out
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::*;
 
 /// The corpus file `rel`, or `None` (after printing why) when the corpus is not available.
 fn corpus_file(rel: &str) -> Option<PathBuf> {
@@ -78,96 +51,6 @@ fn ingest(format: &str, input: &Path, out: &Path) -> (Output, serde_json::Value)
     let s = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("summary JSON: {e}: {}", text(&o.stdout)));
     (o, s)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn is_parquet(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "parquet")
-}
-
-/// Every value of a Parquet file, as text, plus its footer's key/value metadata.
-fn parquet_text(p: &Path) -> String {
-    let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    let mut s = String::new();
-    if let Some(kv) = r.metadata().file_metadata().key_value_metadata() {
-        for e in kv {
-            s.push_str(&format!("{}={}\n", e.key, e.value.as_deref().unwrap_or("")));
-        }
-    }
-    s.push_str(r.metadata().file_metadata().created_by().unwrap_or(""));
-    s.push('\n');
-    for row in r.get_row_iter(None).unwrap() {
-        s.push_str(&row.unwrap().to_string());
-        s.push('\n');
-    }
-    s
-}
-
-/// Everything logveil wrote under `root`: decoded Parquet values and footers followed by the
-/// file's raw bytes (lossy), or the raw bytes of any other file.
-fn all_output_text(root: &Path) -> Vec<(PathBuf, String)> {
-    files_under(root)
-        .into_iter()
-        .map(|p| {
-            let raw = text(&std::fs::read(&p).unwrap());
-            let t = if is_parquet(&p) {
-                format!("{}\n{raw}", parquet_text(&p))
-            } else {
-                raw
-            };
-            (p, t)
-        })
-        .collect()
-}
-
-/// Values of one string column across all Parquet files of a dataset.
-fn column_values(root: &Path, dataset: &str, column: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in files_under(&root.join(dataset))
-        .iter()
-        .filter(|p| is_parquet(p))
-    {
-        let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
-        for row in r.get_row_iter(None).unwrap() {
-            for (name, f) in row.unwrap().get_column_iter() {
-                if name == column
-                    && let Field::Str(v) = f
-                {
-                    out.push(v.clone());
-                }
-            }
-        }
-    }
-    out
-}
-
-fn parquet_rows(root: &Path, dataset: &str) -> u64 {
-    files_under(&root.join(dataset))
-        .iter()
-        .filter(|p| is_parquet(p))
-        .map(|p| {
-            SerializedFileReader::new(std::fs::File::open(p).unwrap())
-                .unwrap()
-                .metadata()
-                .file_metadata()
-                .num_rows() as u64
-        })
-        .sum()
 }
 
 fn u(v: &serde_json::Value) -> u64 {

@@ -8,102 +8,9 @@ use std::process::{Command, Output};
 
 use logveil_fixtures::{AccessFormat, Config, Expected};
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::Field;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_logveil"))
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("logveil runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "logveil failed: {:?}\nstderr:\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    out
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Every value of a Parquet file, as text, plus its footer's key/value metadata.
-fn parquet_text(p: &Path) -> String {
-    let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    let mut s = String::new();
-    if let Some(kv) = r.metadata().file_metadata().key_value_metadata() {
-        for e in kv {
-            s.push_str(&format!("{}={}\n", e.key, e.value.as_deref().unwrap_or("")));
-        }
-    }
-    s.push_str(r.metadata().file_metadata().created_by().unwrap_or(""));
-    for row in r.get_row_iter(None).unwrap() {
-        s.push_str(&row.unwrap().to_string());
-        s.push('\n');
-    }
-    s
-}
-
-/// Values of one string column across all Parquet files of a dataset.
-fn column_values(root: &Path, dataset: &str, column: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in files_under(&root.join(dataset))
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-    {
-        let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
-        for row in r.get_row_iter(None).unwrap() {
-            for (name, f) in row.unwrap().get_column_iter() {
-                if name == column
-                    && let Field::Str(v) = f
-                {
-                    out.push(v.clone());
-                }
-            }
-        }
-    }
-    out
-}
-
-fn parquet_rows(root: &Path, dataset: &str) -> u64 {
-    files_under(&root.join(dataset))
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .map(|p| {
-            SerializedFileReader::new(std::fs::File::open(p).unwrap())
-                .unwrap()
-                .metadata()
-                .file_metadata()
-                .num_rows() as u64
-        })
-        .sum()
-}
+mod common;
+use common::*;
 
 fn keygen(dir: &Path) -> PathBuf {
     let keys = dir.join("keys.json");
@@ -133,26 +40,6 @@ fn assert_no_canaries(haystack: &str, canaries: &[String], what: &str) {
             "canary {c:?} found in {what}"
         );
     }
-}
-
-/// Everything logveil wrote under `root`, decoded where it is Parquet.
-fn all_output_text(root: &Path) -> Vec<(PathBuf, String)> {
-    files_under(root)
-        .into_iter()
-        .map(|p| {
-            let t = if p.extension().is_some_and(|e| e == "parquet") {
-                // Raw bytes too: catches anything outside the decoded values (e.g. schema metadata).
-                format!(
-                    "{}\n{}",
-                    parquet_text(&p),
-                    text(&std::fs::read(&p).unwrap())
-                )
-            } else {
-                text(&std::fs::read(&p).unwrap())
-            };
-            (p, t)
-        })
-        .collect()
 }
 
 #[test]
