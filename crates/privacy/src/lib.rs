@@ -8,6 +8,8 @@ pub mod engine;
 pub mod keys;
 pub mod pseudonym;
 pub mod scrub;
+#[cfg(test)]
+mod testutil;
 pub mod ua;
 pub mod url;
 

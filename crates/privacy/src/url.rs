@@ -816,8 +816,9 @@ pub fn is_proxy_target(target: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::*;
     use proptest::prelude::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv4Addr;
 
     fn cp(target: &[u8]) -> Option<String> {
         let mut out = String::from("stale");
@@ -1126,42 +1127,6 @@ mod tests {
         assert!(is_uuid(b"550e8400-e29b-41d4-a716-446655440000"));
         assert!(!is_uuid(b"550e8400-e29b-41d4-a716-44665544000g"));
         assert_eq!(with_pct_decoded(b"a%40b%zz%4", |d| d.to_vec()), b"a@b%zz%4");
-    }
-
-    fn ipv4_canary() -> impl Strategy<Value = String> {
-        any::<[u8; 4]>().prop_map(|o| Ipv4Addr::from(o).to_string())
-    }
-
-    fn ipv6_canary() -> impl Strategy<Value = String> {
-        (any::<[u16; 8]>(), 0usize..8, 0usize..8).prop_map(|(mut segs, start, len)| {
-            for s in segs.iter_mut().skip(start).take(len) {
-                *s = 0;
-            }
-            Ipv6Addr::from(segs).to_string()
-        })
-    }
-
-    fn uuid_canary() -> impl Strategy<Value = String> {
-        (any::<u128>(), any::<bool>()).prop_map(|(v, upper)| {
-            let h = format!("{v:032x}");
-            let u = format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            );
-            if upper { u.to_ascii_uppercase() } else { u }
-        })
-    }
-
-    fn email_canary() -> impl Strategy<Value = String> {
-        "[a-z]{3,8}@[a-z]{3,8}\\.(com|org)"
-    }
-
-    fn canary() -> impl Strategy<Value = String> {
-        prop_oneof![ipv4_canary(), ipv6_canary(), uuid_canary(), email_canary()]
     }
 
     proptest! {
