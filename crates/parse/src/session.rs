@@ -136,35 +136,47 @@ pub fn parse_session(line: &[u8]) -> Result<SessionEvent<'_>, ParseError> {
 /// `host`, `hostname`, `domain`, `sni`, `server_name`, `full_url`, or any key starting with
 /// `dest_`, `target_`, `upstream_` or `proxy_`.
 pub fn is_destination_key(key: &str) -> bool {
+    // Compared without separators and case: `dest_host`, `destHost`, `Dest-Host` are one key.
     const KEYS: [&str; 20] = [
         "dest",
-        "dest_host",
-        "dest_ip",
-        "dest_port",
+        "desthost",
+        "destip",
+        "destport",
         "destination",
         "url",
         "target",
-        "target_host",
-        "target_url",
+        "targethost",
+        "targeturl",
         "upstream",
-        "upstream_host",
-        "proxy_host",
-        "remote_host",
-        "request_url",
+        "upstreamhost",
+        "proxyhost",
+        "remotehost",
+        "requesturl",
         "host",
         "hostname",
         "domain",
         "sni",
-        "server_name",
-        "full_url",
+        "servername",
+        "fullurl",
     ];
-    const PREFIXES: [&str; 4] = ["dest_", "target_", "upstream_", "proxy_"];
+    const PREFIXES: [&str; 4] = ["dest", "target", "upstream", "proxy"];
     let k = key.as_bytes();
-    KEYS.iter().any(|d| k.eq_ignore_ascii_case(d.as_bytes()))
-        || PREFIXES.iter().any(|p| {
-            k.get(..p.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
-        })
+    // A prefix counts when a word boundary follows it: a separator or a camelCase capital
+    // (`dest_port`, `destPort`), not `destroyed`.
+    let prefixed = PREFIXES.iter().any(|p| {
+        k.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
+            && k.get(p.len())
+                .is_some_and(|&b| matches!(b, b'_' | b'-' | b'.') || b.is_ascii_uppercase())
+    });
+    if prefixed {
+        return true;
+    }
+    let norm = k
+        .iter()
+        .filter(|b| !matches!(b, b'_' | b'-' | b'.'))
+        .map(u8::to_ascii_lowercase);
+    KEYS.iter().any(|d| d.bytes().eq(norm.clone()))
 }
 
 const EXPECT_OBJECT: &str = "a JSON object";
@@ -950,5 +962,38 @@ mod tests {
         assert_eq!(e, ok(FULL));
         assert!(is_borrowed(&e.event));
         assert!(serde_json::from_str::<SessionEvent<'_>>(r#"{"event":"x","app":"y"}"#).is_err());
+    }
+
+    #[test]
+    fn destination_keys_in_any_spelling() {
+        for k in [
+            "dest_host",
+            "destHost",
+            "Dest-Host",
+            "DEST_IP",
+            "targetURL",
+            "target_url",
+            "upstream_addr",
+            "proxyPort",
+            "proxy_x",
+            "serverName",
+            "SNI",
+            "url",
+            "full-url",
+            "dest",
+        ] {
+            assert!(is_destination_key(k), "{k}");
+        }
+        for k in [
+            "destroyed_at",
+            "description",
+            "targets_met",
+            "urls_seen",
+            "hosting_plan",
+            "screen",
+            "email",
+        ] {
+            assert!(!is_destination_key(k), "{k}");
+        }
     }
 }
