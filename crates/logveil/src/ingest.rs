@@ -6,6 +6,7 @@
 //! writers, so they share nothing on the hot path. With one thread, the caller does it all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -261,10 +262,11 @@ impl<'r> Worker<'r> {
             if overlong.peek().is_some_and(|o| o.0 == line.number) {
                 overlong.next();
                 self.detail_buf.clear();
-                self.detail_buf.push_str(&format!(
+                let _ = write!(
+                    self.detail_buf,
                     "line longer than the maximum of {} bytes (--max-line-bytes); its first bytes are kept",
                     self.opts.max_line_bytes
-                ));
+                );
                 self.quarantine(
                     chunk,
                     line.number,
@@ -293,10 +295,10 @@ impl<'r> Worker<'r> {
                             }
                             Outcome::Drop(r) => Some(Err(r)),
                             Outcome::Quarantine { reason, detail } => {
-                                Some(Ok((reason, detail.to_string())))
+                                Some(Ok((reason, Detail::Rule(detail))))
                             }
                         },
-                        Err(e) => Some(Ok((e.reason, e.to_string()))),
+                        Err(e) => Some(Ok((e.reason, Detail::Parse(e)))),
                     }
                 }
                 (DataWriter::Session(w), _) => match parse_session(line.bytes) {
@@ -309,18 +311,22 @@ impl<'r> Worker<'r> {
                             }
                             Outcome::Drop(r) => Some(Err(r)),
                             Outcome::Quarantine { reason, detail } => {
-                                Some(Ok((reason, detail.to_string())))
+                                Some(Ok((reason, Detail::Rule(detail))))
                             }
                         }
                     }
-                    Err(e) => Some(Ok((e.reason, e.to_string()))),
+                    Err(e) => Some(Ok((e.reason, Detail::Parse(e)))),
                 },
             };
             match outcome {
                 None => self.written += 1,
                 Some(Err(drop)) => self.count_drop(drop),
                 Some(Ok((reason, detail))) => {
-                    self.detail_buf = detail;
+                    self.detail_buf.clear();
+                    let _ = match detail {
+                        Detail::Rule(text) => self.detail_buf.write_str(text),
+                        Detail::Parse(e) => write!(self.detail_buf, "{e}"),
+                    };
                     self.quarantine(chunk, line.number, line.offset, line.bytes, reason)?;
                 }
             }
@@ -363,6 +369,13 @@ fn mask_access_identity(line: &[u8], out: &mut Vec<u8>) {
         }
         _ => out.extend_from_slice(line),
     }
+}
+
+/// Why a line is quarantined, formatted into the worker's reusable buffer (no allocation per
+/// bad line). Neither variant ever holds input bytes.
+enum Detail {
+    Rule(&'static str),
+    Parse(logveil_parse::ParseError),
 }
 
 fn sanitize(name: &str) -> String {
