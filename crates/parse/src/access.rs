@@ -91,6 +91,9 @@ pub struct AccessLine<'a> {
     /// Combined only: raw bytes between the quotes (escapes not decoded); `-` or empty gives
     /// `None`.
     pub user_agent: Option<&'a [u8]>,
+    /// Time taken to serve the request, in microseconds (custom formats with
+    /// `$request_time`, `%D` or `%T` only; always `None` for `combined` and `common`).
+    pub request_time_us: Option<u64>,
 }
 
 /// Length of an optional raw field, for redacted `Debug` output.
@@ -129,6 +132,7 @@ impl std::fmt::Debug for AccessLine<'_> {
             .field("bytes_sent", &self.bytes_sent)
             .field("referrer_len", &len_of(self.referrer))
             .field("user_agent_len", &len_of(self.user_agent))
+            .field("request_time_us", &self.request_time_us)
             .finish()
     }
 }
@@ -224,7 +228,8 @@ fn dash_is_none(v: &[u8]) -> Option<&[u8]> {
     if v == b"-" { None } else { Some(v) }
 }
 
-fn dash_or_empty_is_none(v: &[u8]) -> Option<&[u8]> {
+/// `-` or an empty value means absent.
+pub(crate) fn dash_or_empty_is_none(v: &[u8]) -> Option<&[u8]> {
     if v.is_empty() || v == b"-" {
         None
     } else {
@@ -237,9 +242,12 @@ fn is_bare_dash(i: &[u8]) -> bool {
     i.first() == Some(&b'-') && matches!(i.get(1), None | Some(b' '))
 }
 
+/// What a bracketed CLF timestamp must look like.
+pub(crate) const CLF_EXPECTED: &str = "a timestamp like [10/Oct/2000:13:55:36 -0700]";
+
 /// `[` CLF time `]`.
 fn timestamp(i: &[u8]) -> Res<'_, i64> {
-    const EXPECTED: &str = "a timestamp like [10/Oct/2000:13:55:36 -0700]";
+    const EXPECTED: &str = CLF_EXPECTED;
     let bad_ts = |at: &[u8]| -> nom::Err<Fail> {
         nom::Err::Error(Fail {
             rest_len: at.len(),
@@ -264,27 +272,36 @@ fn timestamp(i: &[u8]) -> Res<'_, i64> {
     }
 }
 
-/// A `"`-quoted field; returns the raw bytes between the quotes. The closing quote is the
-/// first `"` not preceded by an escaping backslash (`\"`, and `\\` escapes the backslash).
-fn quoted<'a>(i: &'a [u8], expected: &'static str) -> Res<'a, &'a [u8]> {
-    let Some((b'"', body)) = i.split_first() else {
-        return malformed(i, expected);
-    };
+/// Offset in `body` (the bytes after an opening `"`) of the closing quote: the first `"` not
+/// preceded by an escaping backslash (`\"`, and `\\` escapes the backslash). `None` if the
+/// field is not closed before the end of `body`.
+pub(crate) fn closing_quote(body: &[u8]) -> Option<usize> {
     let mut pos = 0;
     while let Some(hay) = body.get(pos..) {
-        let Some(off) = memchr2(b'"', b'\\', hay) else {
-            break;
-        };
+        let off = memchr2(b'"', b'\\', hay)?;
         let at = pos + off;
         if body.get(at) == Some(&b'"') {
-            let value = body.get(..at).unwrap_or_default();
-            let rest = body.get(at + 1..).unwrap_or_default();
-            return Ok((rest, value));
+            return Some(at);
         }
         // A backslash: skip it and the byte it escapes.
         pos = at + 2;
     }
-    malformed(&[], "'\"' closing the quoted field")
+    None
+}
+
+/// A `"`-quoted field; returns the raw bytes between the quotes (see [`closing_quote`]).
+fn quoted<'a>(i: &'a [u8], expected: &'static str) -> Res<'a, &'a [u8]> {
+    let Some((b'"', body)) = i.split_first() else {
+        return malformed(i, expected);
+    };
+    match closing_quote(body) {
+        Some(at) => {
+            let value = body.get(..at).unwrap_or_default();
+            let rest = body.get(at + 1..).unwrap_or_default();
+            Ok((rest, value))
+        }
+        None => malformed(&[], "'\"' closing the quoted field"),
+    }
 }
 
 /// A quoted field or a bare `-`; returns the raw content (`-` for the bare dash).
@@ -296,7 +313,8 @@ fn quoted_or_dash<'a>(i: &'a [u8], expected: &'static str) -> Res<'a, &'a [u8]> 
     quoted(i, expected)
 }
 
-fn is_http_version(p: &[u8]) -> bool {
+/// `HTTP/<digits>[.<digits>]`.
+pub(crate) fn is_http_version(p: &[u8]) -> bool {
     let Some(v) = p.strip_prefix(b"HTTP/") else {
         return false;
     };
@@ -311,7 +329,7 @@ fn is_http_version(p: &[u8]) -> bool {
 }
 
 /// Splits the raw request field into method, target and protocol, or keeps it raw.
-fn classify_request(r: &[u8]) -> Request<'_> {
+pub(crate) fn classify_request(r: &[u8]) -> Request<'_> {
     if r.is_empty() || r == b"-" {
         return Request::Missing;
     }
@@ -351,45 +369,57 @@ fn classify_request(r: &[u8]) -> Request<'_> {
     }
 }
 
-fn status(i: &[u8]) -> Res<'_, Option<u16>> {
-    const EXPECTED: &str = "a 3-digit status (100-999) or '-'";
-    let (rest, tok) = token(i, EXPECTED)?;
-    if tok == b"-" {
-        return Ok((rest, None));
-    }
+/// What a status field must look like.
+pub(crate) const STATUS_EXPECTED: &str = "a 3-digit status (100-999) or '-'";
+/// What a byte-count field must look like.
+pub(crate) const BYTES_EXPECTED: &str = "a byte count or '-'";
+
+/// A status field's value: `Some(None)` for `-`, `Some(Some(code))` for `100..=999`, `None`
+/// if invalid.
+pub(crate) fn status_value(tok: &[u8]) -> Option<Option<u16>> {
     match tok {
+        b"-" => Some(None),
         &[a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
             let v = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-            if v >= 100 {
-                Ok((rest, Some(v)))
-            } else {
-                malformed(i, EXPECTED)
-            }
+            (v >= 100).then_some(Some(v))
         }
-        _ => malformed(i, EXPECTED),
+        _ => None,
     }
 }
 
-fn bytes_sent(i: &[u8]) -> Res<'_, Option<u64>> {
-    const EXPECTED: &str = "a byte count or '-'";
-    let (rest, tok) = token(i, EXPECTED)?;
+/// A byte-count field's value: `Some(None)` for `-`, `Some(Some(n))` for an unsigned decimal
+/// up to `u64::MAX`, `None` if invalid (including empty).
+pub(crate) fn bytes_value(tok: &[u8]) -> Option<Option<u64>> {
     if tok == b"-" {
-        return Ok((rest, None));
+        return Some(None);
+    }
+    if tok.is_empty() {
+        return None;
     }
     let mut v: u64 = 0;
     for &c in tok {
         if !c.is_ascii_digit() {
-            return malformed(i, EXPECTED);
+            return None;
         }
-        v = match v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(c - b'0')))
-        {
-            Some(v) => v,
-            None => return malformed(i, EXPECTED),
-        };
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
-    Ok((rest, Some(v)))
+    Some(Some(v))
+}
+
+fn status(i: &[u8]) -> Res<'_, Option<u16>> {
+    let (rest, tok) = token(i, STATUS_EXPECTED)?;
+    match status_value(tok) {
+        Some(v) => Ok((rest, v)),
+        None => malformed(i, STATUS_EXPECTED),
+    }
+}
+
+fn bytes_sent(i: &[u8]) -> Res<'_, Option<u64>> {
+    let (rest, tok) = token(i, BYTES_EXPECTED)?;
+    match bytes_value(tok) {
+        Some(v) => Ok((rest, v)),
+        None => malformed(i, BYTES_EXPECTED),
+    }
 }
 
 /// Trailing spaces, then the end of the line.
@@ -425,6 +455,7 @@ fn access_line(i: &[u8], format: AccessFormat) -> Res<'_, AccessLine<'_>> {
         bytes_sent,
         referrer: None,
         user_agent: None,
+        request_time_us: None,
     };
     let i = match format {
         AccessFormat::Common => end_of_line(i)?.0,
