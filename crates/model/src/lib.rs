@@ -10,6 +10,6 @@ pub mod schema;
 pub mod time;
 
 pub use reason::{DropReason, QuarantineReason};
-pub use row::{AccessRow, QuarantineRow, SessionRow, UaFields};
+pub use row::{AccessRow, AppRow, ProxyUsageRow, QuarantineRow, SessionRow, SyslogRow, UaFields};
 pub use schema::{DatasetKind, SCHEMA_VERSION};
 pub use time::HourKey;

@@ -29,6 +29,8 @@ pub struct AccessRow<'a> {
     pub referrer_host: Option<&'a str>,
     pub ua: UaFields<'a>,
     pub key_id: &'a str,
+    /// Time taken to serve the request (custom formats only).
+    pub request_time_us: Option<u64>,
 }
 
 /// One row of the `session` dataset.
@@ -55,6 +57,65 @@ pub struct SessionRow<'a> {
     /// utm_campaign, utm_term, utm_content, gclid, fbclid, msclkid (in this order).
     pub marketing: [Option<&'a str>; 8],
     pub ua: UaFields<'a>,
+    pub key_id: &'a str,
+}
+
+/// One row of the `syslog` dataset. Free text has been scrubbed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyslogRow<'a> {
+    pub ts_micros: i64,
+    /// `rfc5424` or `rfc3164`.
+    pub protocol: &'a str,
+    pub facility: Option<u8>,
+    pub severity: Option<u8>,
+    pub hostname: Option<&'a str>,
+    pub app_name: Option<&'a str>,
+    pub proc_id: Option<&'a str>,
+    pub msg_id: Option<&'a str>,
+    /// Comma-separated SD-IDs of the structured data (parameter values are not kept).
+    pub sd_ids: Option<&'a str>,
+    pub message: &'a str,
+    pub key_id: &'a str,
+}
+
+/// One row of the `app` dataset (mapped logfmt / JSON application logs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AppRow<'a> {
+    pub ts_micros: i64,
+    pub app: &'a str,
+    pub level: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub ip_pseudonym: Option<&'a str>,
+    pub ip_network: Option<&'a str>,
+    pub device_pseudonym: Option<&'a str>,
+    pub account_pseudonym: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub status: Option<u16>,
+    pub duration_ms: Option<f64>,
+    pub ua: UaFields<'a>,
+    /// Names of the kept attributes (the mapping's `keep` list)…
+    pub attribute_names: &'a [String],
+    /// …and their scrubbed values, in the same order (`None`: absent in this record).
+    pub attribute_values: &'a [Option<String>],
+    pub key_id: &'a str,
+}
+
+/// One row of the `proxy_usage` dataset: the sums for one window, account, network and
+/// status class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyUsageRow<'a> {
+    pub window_start_micros: i64,
+    pub window_seconds: u32,
+    pub account_pseudonym: Option<&'a str>,
+    pub ip_network: &'a str,
+    /// `1xx` … `5xx`, or `none` when the log had no status.
+    pub status_class: &'a str,
+    pub requests: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms_sum: u64,
+    pub duration_ms_max: u64,
     pub key_id: &'a str,
 }
 

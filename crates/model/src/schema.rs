@@ -14,6 +14,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum DatasetKind {
     Access,
     Session,
+    Syslog,
+    App,
+    ProxyUsage,
     Quarantine,
 }
 
@@ -23,6 +26,9 @@ impl DatasetKind {
         match self {
             DatasetKind::Access => "access",
             DatasetKind::Session => "session",
+            DatasetKind::Syslog => "syslog",
+            DatasetKind::App => "app",
+            DatasetKind::ProxyUsage => "proxy_usage",
             DatasetKind::Quarantine => "_quarantine",
         }
     }
@@ -32,6 +38,10 @@ impl DatasetKind {
         match self {
             DatasetKind::Access => 30,
             DatasetKind::Session => 90,
+            DatasetKind::Syslog => 30,
+            DatasetKind::App => 30,
+            // Proxy metadata is kept only temporarily (policy §5.2.3).
+            DatasetKind::ProxyUsage => 7,
             DatasetKind::Quarantine => 7,
         }
     }
@@ -40,6 +50,9 @@ impl DatasetKind {
         match self {
             DatasetKind::Access => "access",
             DatasetKind::Session => "session",
+            DatasetKind::Syslog => "syslog",
+            DatasetKind::App => "app",
+            DatasetKind::ProxyUsage => "proxy_usage",
             DatasetKind::Quarantine => "quarantine",
         }
     }
@@ -48,6 +61,9 @@ impl DatasetKind {
         match self {
             DatasetKind::Access => access_schema(),
             DatasetKind::Session => session_schema(),
+            DatasetKind::Syslog => syslog_schema(),
+            DatasetKind::App => app_schema(),
+            DatasetKind::ProxyUsage => proxy_usage_schema(),
             DatasetKind::Quarantine => quarantine_schema(),
         }
     }
@@ -86,7 +102,83 @@ pub fn access_schema() -> SchemaRef {
     ];
     f.extend(ua_fields());
     f.push(utf8("key_id", false));
+    // Added after version 1 (additive): custom formats with `$request_time`, `%D` or `%T`.
+    f.push(Field::new("request_time_us", DataType::UInt64, true));
     Arc::new(Schema::new(f))
+}
+
+/// Columns of the `syslog` dataset, in order.
+pub fn syslog_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("ts", ts_type(), false),
+        utf8("protocol", false),
+        Field::new("facility", DataType::UInt8, true),
+        Field::new("severity", DataType::UInt8, true),
+        utf8("hostname", true),
+        utf8("app_name", true),
+        utf8("proc_id", true),
+        utf8("msg_id", true),
+        utf8("sd_ids", true),
+        utf8("message", false),
+        utf8("key_id", false),
+    ]))
+}
+
+/// The type of the `attributes` column of the `app` dataset: a map of kept field names to
+/// their scrubbed text.
+pub fn attributes_type() -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(
+            vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Utf8, true),
+            ]
+            .into(),
+        ),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
+}
+
+/// Columns of the `app` dataset (logfmt and JSON application logs), in order.
+pub fn app_schema() -> SchemaRef {
+    let mut f = vec![
+        Field::new("ts", ts_type(), false),
+        utf8("app", false),
+        utf8("level", true),
+        utf8("message", true),
+        utf8("ip_pseudonym", true),
+        utf8("ip_network", true),
+        utf8("device_pseudonym", true),
+        utf8("account_pseudonym", true),
+        utf8("method", true),
+        utf8("path", true),
+        Field::new("status", DataType::UInt16, true),
+        Field::new("duration_ms", DataType::Float64, true),
+    ];
+    f.extend(ua_fields());
+    f.push(Field::new("attributes", attributes_type(), true));
+    f.push(utf8("key_id", false));
+    Arc::new(Schema::new(f))
+}
+
+/// Columns of the `proxy_usage` dataset: aggregated proxy metadata, one row per window,
+/// account, client network and status class.
+pub fn proxy_usage_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("window_start", ts_type(), false),
+        Field::new("window_seconds", DataType::UInt32, false),
+        utf8("account_pseudonym", true),
+        utf8("ip_network", false),
+        utf8("status_class", false),
+        Field::new("requests", DataType::UInt64, false),
+        Field::new("bytes_in", DataType::UInt64, false),
+        Field::new("bytes_out", DataType::UInt64, false),
+        Field::new("duration_ms_sum", DataType::UInt64, false),
+        Field::new("duration_ms_max", DataType::UInt64, false),
+        utf8("key_id", false),
+    ]))
 }
 
 /// Marketing columns of the `session` dataset, in the order of `SessionRow::marketing`.

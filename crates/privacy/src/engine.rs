@@ -10,6 +10,10 @@ use logveil_model::{AccessRow, DropReason, QuarantineReason, SessionRow};
 use logveil_parse::access::{AccessLine, Request};
 use logveil_parse::session::SessionEvent;
 
+mod logs;
+
+pub use logs::{MAX_ATTRIBUTE_BYTES, MAX_MESSAGE_BYTES, ProxyFacts, normalise_level};
+
 use crate::keys::Key;
 use crate::pseudonym::{IdKind, IpCache, IpFacts, Pseudonym, Pseudonymiser, Truncation};
 use crate::ua::UaCache;
@@ -118,6 +122,7 @@ pub struct Engine {
     ips: IpCache,
     uas: UaCache,
     s: Scratch,
+    l: logs::LogScratch,
 }
 
 impl Engine {
@@ -129,6 +134,7 @@ impl Engine {
             ips: IpCache::new(cfg.ip_cache_entries),
             uas: UaCache::new(cfg.ua_cache_entries),
             s: Scratch::default(),
+            l: logs::LogScratch::default(),
         }
     }
 
@@ -193,6 +199,7 @@ impl Engine {
             referrer_host: has_ref.then_some(this.s.referrer.as_str()),
             ua: ua.fields(),
             key_id: this.pseudonymiser.key_id(),
+            request_time_us: line.request_time_us,
         })
     }
 

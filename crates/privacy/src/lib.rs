@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod keys;
+pub mod proxy_usage;
 pub mod pseudonym;
 pub mod scrub;
 #[cfg(test)]
@@ -13,5 +14,6 @@ mod testutil;
 pub mod ua;
 pub mod url;
 
-pub use engine::{Engine, EngineConfig, Outcome};
+pub use engine::{Engine, EngineConfig, Outcome, ProxyFacts};
 pub use keys::{Key, KeyError, KeyRing};
+pub use proxy_usage::ProxyAggregator;

@@ -33,7 +33,7 @@ impl IdKind {
 }
 
 /// A pseudonym: 32 ASCII hex digits.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Pseudonym([u8; 32]);
 
 impl Pseudonym {
@@ -142,8 +142,9 @@ pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// The network of an address, e.g. `203.0.113.0/24` or `2001:db8:1::/48`.
-#[derive(Clone, Copy)]
+/// The network of an address, e.g. `203.0.113.0/24` or `2001:db8:1::/48`. Bytes past `len`
+/// are always zero, so the derived equality and hash are those of the text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Network {
     buf: [u8; 48],
     len: u8,

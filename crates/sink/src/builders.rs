@@ -6,11 +6,13 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_array::builder::ArrayBuilder;
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
-    UInt64Builder,
+    BooleanBuilder, Float64Builder, MapBuilder, MapFieldNames, StringBuilder,
+    TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_schema::{ArrowError, SchemaRef};
-use logveil_model::{AccessRow, DatasetKind, QuarantineRow, SessionRow, UaFields};
+use logveil_model::{
+    AccessRow, AppRow, DatasetKind, ProxyUsageRow, QuarantineRow, SessionRow, SyslogRow, UaFields,
+};
 
 /// Turns rows of one kind into record batches.
 pub trait RowBuilder: Send + 'static {
@@ -87,6 +89,7 @@ pub struct AccessBuilder {
     referrer_host: StringBuilder,
     ua: UaBuilders,
     key_id: StringBuilder,
+    request_time_us: UInt64Builder,
 }
 
 impl RowBuilder for AccessBuilder {
@@ -107,6 +110,7 @@ impl RowBuilder for AccessBuilder {
             referrer_host: strings(rows, 20),
             ua: UaBuilders::new(rows),
             key_id: strings(rows, 18),
+            request_time_us: UInt64Builder::with_capacity(rows),
         }
     }
 
@@ -127,6 +131,7 @@ impl RowBuilder for AccessBuilder {
         self.referrer_host.append_option(r.referrer_host);
         self.ua.append(&r.ua);
         self.key_id.append_value(r.key_id);
+        self.request_time_us.append_option(r.request_time_us);
     }
 
     fn len(&self) -> usize {
@@ -147,6 +152,7 @@ impl RowBuilder for AccessBuilder {
         ];
         self.ua.finish_into(&mut cols);
         cols.push(Arc::new(self.key_id.finish()));
+        cols.push(Arc::new(self.request_time_us.finish()));
         RecordBatch::try_new(self.schema.clone(), cols)
     }
 }
@@ -261,6 +267,271 @@ impl RowBuilder for SessionBuilder {
         }
         self.ua.finish_into(&mut cols);
         cols.push(Arc::new(self.key_id.finish()));
+        RecordBatch::try_new(self.schema.clone(), cols)
+    }
+}
+
+/// Builder for the `syslog` dataset.
+pub struct SyslogBuilder {
+    schema: SchemaRef,
+    ts: TimestampMicrosecondBuilder,
+    protocol: StringBuilder,
+    facility: UInt8Builder,
+    severity: UInt8Builder,
+    hostname: StringBuilder,
+    app_name: StringBuilder,
+    proc_id: StringBuilder,
+    msg_id: StringBuilder,
+    sd_ids: StringBuilder,
+    message: StringBuilder,
+    key_id: StringBuilder,
+}
+
+impl RowBuilder for SyslogBuilder {
+    type Row<'a> = SyslogRow<'a>;
+    const KIND: DatasetKind = DatasetKind::Syslog;
+
+    fn with_capacity(rows: usize) -> Self {
+        SyslogBuilder {
+            schema: Self::KIND.schema(),
+            ts: ts_builder(rows),
+            protocol: strings(rows, 7),
+            facility: UInt8Builder::with_capacity(rows),
+            severity: UInt8Builder::with_capacity(rows),
+            hostname: strings(rows, 12),
+            app_name: strings(rows, 8),
+            proc_id: strings(rows, 5),
+            msg_id: strings(rows, 4),
+            sd_ids: strings(rows, 4),
+            message: strings(rows, 80),
+            key_id: strings(rows, 18),
+        }
+    }
+
+    fn partition_ts(row: &SyslogRow<'_>) -> i64 {
+        row.ts_micros
+    }
+
+    #[inline]
+    fn append(&mut self, r: &SyslogRow<'_>) {
+        self.ts.append_value(r.ts_micros);
+        self.protocol.append_value(r.protocol);
+        self.facility.append_option(r.facility);
+        self.severity.append_option(r.severity);
+        self.hostname.append_option(r.hostname);
+        self.app_name.append_option(r.app_name);
+        self.proc_id.append_option(r.proc_id);
+        self.msg_id.append_option(r.msg_id);
+        self.sd_ids.append_option(r.sd_ids);
+        self.message.append_value(r.message);
+        self.key_id.append_value(r.key_id);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let cols: Vec<arrow_array::ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.protocol.finish()),
+            Arc::new(self.facility.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.hostname.finish()),
+            Arc::new(self.app_name.finish()),
+            Arc::new(self.proc_id.finish()),
+            Arc::new(self.msg_id.finish()),
+            Arc::new(self.sd_ids.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.key_id.finish()),
+        ];
+        RecordBatch::try_new(self.schema.clone(), cols)
+    }
+}
+
+/// Builder for the `app` dataset.
+pub struct AppBuilder {
+    schema: SchemaRef,
+    ts: TimestampMicrosecondBuilder,
+    app: StringBuilder,
+    level: StringBuilder,
+    message: StringBuilder,
+    ip_pseudonym: StringBuilder,
+    ip_network: StringBuilder,
+    device_pseudonym: StringBuilder,
+    account_pseudonym: StringBuilder,
+    method: StringBuilder,
+    path: StringBuilder,
+    status: UInt16Builder,
+    duration_ms: Float64Builder,
+    ua: UaBuilders,
+    attributes: MapBuilder<StringBuilder, StringBuilder>,
+    key_id: StringBuilder,
+}
+
+impl RowBuilder for AppBuilder {
+    type Row<'a> = AppRow<'a>;
+    const KIND: DatasetKind = DatasetKind::App;
+
+    fn with_capacity(rows: usize) -> Self {
+        let names = MapFieldNames {
+            entry: "entries".into(),
+            key: "keys".into(),
+            value: "values".into(),
+        };
+        AppBuilder {
+            schema: Self::KIND.schema(),
+            ts: ts_builder(rows),
+            app: strings(rows, 8),
+            level: strings(rows, 5),
+            message: strings(rows, 60),
+            ip_pseudonym: strings(rows, 32),
+            ip_network: strings(rows, 16),
+            device_pseudonym: strings(rows, 32),
+            account_pseudonym: strings(rows, 32),
+            method: strings(rows, 4),
+            path: strings(rows, 24),
+            status: UInt16Builder::with_capacity(rows),
+            duration_ms: Float64Builder::with_capacity(rows),
+            ua: UaBuilders::new(rows),
+            attributes: MapBuilder::new(Some(names), strings(rows, 8), strings(rows, 16)),
+            key_id: strings(rows, 18),
+        }
+    }
+
+    fn partition_ts(row: &AppRow<'_>) -> i64 {
+        row.ts_micros
+    }
+
+    #[inline]
+    fn append(&mut self, r: &AppRow<'_>) {
+        self.ts.append_value(r.ts_micros);
+        self.app.append_value(r.app);
+        self.level.append_option(r.level);
+        self.message.append_option(r.message);
+        self.ip_pseudonym.append_option(r.ip_pseudonym);
+        self.ip_network.append_option(r.ip_network);
+        self.device_pseudonym.append_option(r.device_pseudonym);
+        self.account_pseudonym.append_option(r.account_pseudonym);
+        self.method.append_option(r.method);
+        self.path.append_option(r.path);
+        self.status.append_option(r.status);
+        self.duration_ms.append_option(r.duration_ms);
+        self.ua.append(&r.ua);
+        let mut any = false;
+        for (name, value) in r.attribute_names.iter().zip(r.attribute_values) {
+            if let Some(v) = value {
+                self.attributes.keys().append_value(name);
+                self.attributes.values().append_value(v);
+                any = true;
+            }
+        }
+        // A map is null when nothing was kept; MapBuilder::append only fails on a key/value
+        // count mismatch, which the loop above rules out.
+        let _ = self.attributes.append(any);
+        self.key_id.append_value(r.key_id);
+    }
+
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut cols: Vec<arrow_array::ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.app.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.ip_pseudonym.finish()),
+            Arc::new(self.ip_network.finish()),
+            Arc::new(self.device_pseudonym.finish()),
+            Arc::new(self.account_pseudonym.finish()),
+            Arc::new(self.method.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.duration_ms.finish()),
+        ];
+        self.ua.finish_into(&mut cols);
+        cols.push(Arc::new(self.attributes.finish()));
+        cols.push(Arc::new(self.key_id.finish()));
+        RecordBatch::try_new(self.schema.clone(), cols)
+    }
+}
+
+/// Builder for the `proxy_usage` dataset (partitioned by window start).
+pub struct ProxyUsageBuilder {
+    schema: SchemaRef,
+    window_start: TimestampMicrosecondBuilder,
+    window_seconds: UInt32Builder,
+    account_pseudonym: StringBuilder,
+    ip_network: StringBuilder,
+    status_class: StringBuilder,
+    requests: UInt64Builder,
+    bytes_in: UInt64Builder,
+    bytes_out: UInt64Builder,
+    duration_ms_sum: UInt64Builder,
+    duration_ms_max: UInt64Builder,
+    key_id: StringBuilder,
+}
+
+impl RowBuilder for ProxyUsageBuilder {
+    type Row<'a> = ProxyUsageRow<'a>;
+    const KIND: DatasetKind = DatasetKind::ProxyUsage;
+
+    fn with_capacity(rows: usize) -> Self {
+        let rows = rows.min(16 * 1024);
+        ProxyUsageBuilder {
+            schema: Self::KIND.schema(),
+            window_start: ts_builder(rows),
+            window_seconds: UInt32Builder::with_capacity(rows),
+            account_pseudonym: strings(rows, 32),
+            ip_network: strings(rows, 16),
+            status_class: strings(rows, 3),
+            requests: UInt64Builder::with_capacity(rows),
+            bytes_in: UInt64Builder::with_capacity(rows),
+            bytes_out: UInt64Builder::with_capacity(rows),
+            duration_ms_sum: UInt64Builder::with_capacity(rows),
+            duration_ms_max: UInt64Builder::with_capacity(rows),
+            key_id: strings(rows, 18),
+        }
+    }
+
+    fn partition_ts(row: &ProxyUsageRow<'_>) -> i64 {
+        row.window_start_micros
+    }
+
+    fn append(&mut self, r: &ProxyUsageRow<'_>) {
+        self.window_start.append_value(r.window_start_micros);
+        self.window_seconds.append_value(r.window_seconds);
+        self.account_pseudonym.append_option(r.account_pseudonym);
+        self.ip_network.append_value(r.ip_network);
+        self.status_class.append_value(r.status_class);
+        self.requests.append_value(r.requests);
+        self.bytes_in.append_value(r.bytes_in);
+        self.bytes_out.append_value(r.bytes_out);
+        self.duration_ms_sum.append_value(r.duration_ms_sum);
+        self.duration_ms_max.append_value(r.duration_ms_max);
+        self.key_id.append_value(r.key_id);
+    }
+
+    fn len(&self) -> usize {
+        self.window_start.len()
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let cols: Vec<arrow_array::ArrayRef> = vec![
+            Arc::new(self.window_start.finish()),
+            Arc::new(self.window_seconds.finish()),
+            Arc::new(self.account_pseudonym.finish()),
+            Arc::new(self.ip_network.finish()),
+            Arc::new(self.status_class.finish()),
+            Arc::new(self.requests.finish()),
+            Arc::new(self.bytes_in.finish()),
+            Arc::new(self.bytes_out.finish()),
+            Arc::new(self.duration_ms_sum.finish()),
+            Arc::new(self.duration_ms_max.finish()),
+            Arc::new(self.key_id.finish()),
+        ];
         RecordBatch::try_new(self.schema.clone(), cols)
     }
 }

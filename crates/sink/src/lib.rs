@@ -13,7 +13,10 @@ pub mod manifest;
 pub mod storage;
 pub mod writer;
 
-pub use builders::{AccessBuilder, QuarantineBuilder, RowBuilder, SessionBuilder};
+pub use builders::{
+    AccessBuilder, AppBuilder, ProxyUsageBuilder, QuarantineBuilder, RowBuilder, SessionBuilder,
+    SyslogBuilder,
+};
 pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;

@@ -29,6 +29,7 @@ fn row(ts: i64, path: &str) -> AccessRow<'_> {
             device_class: "desktop",
         },
         key_id: "dev-insecure",
+        request_time_us: None,
     }
 }
 
