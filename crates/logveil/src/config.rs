@@ -13,6 +13,7 @@ use logveil_source::Input;
 use serde::Deserialize;
 
 use crate::ingest::{Format, Job};
+use crate::sources::{MappingConf, SourceSettings};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,10 +81,37 @@ pub struct Runtime {
 #[serde(deny_unknown_fields)]
 pub struct SourceConf {
     pub name: String,
-    pub format: Format,
-    /// Dataset name; defaults to `access` or `session` by format.
+    /// Input format; may be omitted when `log_format` is given (a custom access log).
+    pub format: Option<Format>,
+    /// Dataset name; defaults by format (access, session, syslog, app, proxy_usage).
     pub dataset: Option<String>,
     pub paths: Vec<PathBuf>,
+    /// Custom access-log layout (nginx `log_format` or Apache `LogFormat`).
+    pub log_format: Option<String>,
+    /// logfmt/json: service name for the `app` column (default: the source name).
+    pub app: Option<String>,
+    /// logfmt/json: which field plays which role.
+    pub mapping: Option<MappingConf>,
+    /// squid/proxy-json: aggregation window (default 3600).
+    pub window_seconds: Option<u32>,
+    /// syslog/rfc3164: reference clock for year inference (RFC 3339; default: now).
+    pub reference_time: Option<String>,
+    /// syslog/rfc3164: senders' UTC offset (`+HH:MM`; default `Z`).
+    pub utc_offset: Option<String>,
+}
+
+impl SourceConf {
+    fn settings(&self) -> SourceSettings {
+        SourceSettings {
+            format: self.format,
+            log_format: self.log_format.clone(),
+            app: self.app.clone(),
+            mapping: self.mapping.clone(),
+            window_seconds: self.window_seconds,
+            reference_time: self.reference_time.clone(),
+            utc_offset: self.utc_offset.clone(),
+        }
+    }
 }
 
 impl Pipeline {
@@ -138,37 +166,49 @@ impl Pipeline {
         spec
     }
 
-    pub fn jobs(&self) -> Result<Vec<Job>> {
-        self.sources
+    /// The jobs of this pipeline, with their parsers resolved (`auto` sources are sniffed
+    /// here). Returns notes for the operator (e.g. which format `auto` chose).
+    pub fn jobs(&self) -> Result<(Vec<Job>, Vec<String>)> {
+        let mut notes = Vec::new();
+        let jobs = self
+            .sources
             .iter()
             .enumerate()
             .map(|(index, s)| {
+                if s.paths.is_empty() {
+                    bail!("source {} has no paths", s.name);
+                }
+                let inputs: Vec<Input> = s
+                    .paths
+                    .iter()
+                    .map(|p| Input::from_arg(&p.to_string_lossy()))
+                    .collect();
+                let (parser, note) = s
+                    .settings()
+                    .resolve(&s.name, &inputs)
+                    .with_context(|| format!("source {}", s.name))?;
+                notes.extend(note);
+                let kind = parser.kind();
                 let name = s
                     .dataset
                     .clone()
-                    .unwrap_or_else(|| s.format.kind().default_name().to_string());
+                    .unwrap_or_else(|| kind.default_name().to_string());
                 if !valid_dataset_name(&name) {
                     bail!(
                         "source {}: dataset name {name:?} must be letters, digits, '_' or '-'",
                         s.name
                     );
                 }
-                if s.paths.is_empty() {
-                    bail!("source {} has no paths", s.name);
-                }
                 Ok(Job {
                     index,
                     name: s.name.clone(),
-                    format: s.format,
-                    dataset: self.dataset(&name, s.format.kind()),
-                    inputs: s
-                        .paths
-                        .iter()
-                        .map(|p| Input::from_arg(&p.to_string_lossy()))
-                        .collect(),
+                    parser,
+                    dataset: self.dataset(&name, kind),
+                    inputs,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((jobs, notes))
     }
 }
 

@@ -13,31 +13,130 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow};
 use logveil_parse::access::{AccessFormat, parse_access};
+use logveil_parse::applog::{AppFormat, AppMapping, AppParser};
+use logveil_parse::custom::LogFormat;
+use logveil_parse::proxy::{ProxyFormat, parse_proxy};
 use logveil_parse::session::parse_session;
-use logveil_privacy::{Engine, EngineConfig, Key, Outcome, scrub};
+use logveil_parse::syslog::{SyslogMode, SyslogOptions, parse_syslog, strip_octet_count};
+use logveil_privacy::{Engine, EngineConfig, Key, Outcome, ProxyAggregator, scrub};
 use logveil_sink::{
-    AccessBuilder, DatasetSpec, KeyValue, PartitionWriter, QuarantineBuilder, RunInfo,
-    SessionBuilder, SinkConfig, Storage, WrittenFile, commit_manifests, discard, publish,
+    AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
+    QuarantineBuilder, RowBuilder, RunInfo, SessionBuilder, SinkConfig, Storage, SyslogBuilder,
+    WrittenFile, commit_manifests, discard, publish,
 };
 use logveil_source::{Chunk, Chunker, Input};
 
-/// Input formats of this release.
+/// Input formats (`--format` and `format =` in pipeline configs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
-    /// nginx/Apache combined log format.
+    /// nginx/Apache combined log format → `access`.
     Combined,
-    /// Common Log Format (no referrer or user agent).
+    /// Common Log Format (no referrer or user agent) → `access`.
     Common,
-    /// JSON session events from the dashboard, extension and apps, one per line.
+    /// JSON session events from the dashboard, extension and apps, one per line → `session`.
     SessionJson,
+    /// Syslog, RFC 5424 or RFC 3164 (lenient: each line by its own shape) → `syslog`.
+    Syslog,
+    /// Strict RFC 5424: an invalid message is quarantined, never half-parsed → `syslog`.
+    Rfc5424,
+    /// RFC 3164 (BSD syslog) and its common variants → `syslog`.
+    Rfc3164,
+    /// logfmt (`key=value …`) application logs, mapped by `[sources.mapping]` → `app`.
+    Logfmt,
+    /// JSON application logs of any shape, mapped by `[sources.mapping]` → `app`.
+    Json,
+    /// Squid native access log (proxy traffic: aggregated metadata only) → `proxy_usage`.
+    Squid,
+    /// JSON proxy-gateway log (proxy traffic: aggregated metadata only) → `proxy_usage`.
+    ProxyJson,
+    /// Sniff the first lines and pick one of the above (refuses to guess when unsure).
+    Auto,
 }
 
 impl Format {
-    pub fn kind(self) -> DatasetKind {
+    /// The CLI / config name.
+    pub fn name(self) -> &'static str {
         match self {
-            Format::Combined | Format::Common => DatasetKind::Access,
-            Format::SessionJson => DatasetKind::Session,
+            Format::Combined => "combined",
+            Format::Common => "common",
+            Format::SessionJson => "session-json",
+            Format::Syslog => "syslog",
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+            Format::Logfmt => "logfmt",
+            Format::Json => "json",
+            Format::Squid => "squid",
+            Format::ProxyJson => "proxy-json",
+            Format::Auto => "auto",
+        }
+    }
+}
+
+/// A resolved parser with its settings: what a worker runs on every line.
+#[derive(Clone, Debug)]
+pub enum ParserSpec {
+    Access(AccessFormat),
+    /// A custom nginx `log_format` / Apache `LogFormat`, compiled once.
+    Custom(Arc<LogFormat>),
+    Session,
+    Syslog {
+        mode: SyslogMode,
+        /// Reference clock for RFC 3164 year inference; `None`: the run's start time.
+        reference_micros: Option<i64>,
+        local_offset_secs: i32,
+    },
+    App {
+        format: AppFormat,
+        mapping: Arc<AppMapping>,
+        /// Service name written to the `app` column.
+        app: Arc<str>,
+    },
+    Proxy {
+        format: ProxyFormat,
+        window_seconds: u32,
+    },
+}
+
+impl ParserSpec {
+    /// The parser for a (resolved, non-`auto`) format with default settings.
+    pub fn for_format(format: Format, app: &str) -> Option<ParserSpec> {
+        let syslog = |mode| ParserSpec::Syslog {
+            mode,
+            reference_micros: None,
+            local_offset_secs: 0,
+        };
+        let app_spec = |format| ParserSpec::App {
+            format,
+            mapping: Arc::new(AppMapping::default()),
+            app: app.into(),
+        };
+        let proxy = |format| ParserSpec::Proxy {
+            format,
+            window_seconds: logveil_privacy::proxy_usage::DEFAULT_WINDOW_SECONDS,
+        };
+        Some(match format {
+            Format::Combined => ParserSpec::Access(AccessFormat::Combined),
+            Format::Common => ParserSpec::Access(AccessFormat::Common),
+            Format::SessionJson => ParserSpec::Session,
+            Format::Syslog => syslog(SyslogMode::Auto),
+            Format::Rfc5424 => syslog(SyslogMode::Rfc5424),
+            Format::Rfc3164 => syslog(SyslogMode::Rfc3164),
+            Format::Logfmt => app_spec(AppFormat::Logfmt),
+            Format::Json => app_spec(AppFormat::Json),
+            Format::Squid => proxy(ProxyFormat::Squid),
+            Format::ProxyJson => proxy(ProxyFormat::Json),
+            Format::Auto => return None,
+        })
+    }
+
+    pub fn kind(&self) -> DatasetKind {
+        match self {
+            ParserSpec::Access(_) | ParserSpec::Custom(_) => DatasetKind::Access,
+            ParserSpec::Session => DatasetKind::Session,
+            ParserSpec::Syslog { .. } => DatasetKind::Syslog,
+            ParserSpec::App { .. } => DatasetKind::App,
+            ParserSpec::Proxy { .. } => DatasetKind::ProxyUsage,
         }
     }
 }
@@ -48,7 +147,7 @@ pub struct Job {
     /// Position of the job in its run (makes file names unique even for equal names).
     pub index: usize,
     pub name: String,
-    pub format: Format,
+    pub parser: ParserSpec,
     pub dataset: DatasetSpec,
     pub inputs: Vec<Input>,
 }
@@ -88,8 +187,11 @@ pub struct Counts {
     pub records_written: BTreeMap<String, u64>,
     pub dropped: BTreeMap<&'static str, u64>,
     pub quarantined: BTreeMap<&'static str, u64>,
-    /// Unknown JSON fields removed from session events (the events themselves are kept).
+    /// Unknown JSON fields removed from session events, and fields of application logs that
+    /// the mapping does not name (the records themselves are kept).
     pub unknown_fields_dropped: u64,
+    /// Proxy requests folded into `proxy_usage` aggregates.
+    pub aggregated: u64,
     /// Partitions whose manifest was created or extended: (dataset, hours since epoch).
     pub partitions: BTreeSet<(String, i64)>,
     pub files: u64,
@@ -109,6 +211,7 @@ impl Counts {
             *self.quarantined.entry(k).or_default() += v;
         }
         self.unknown_fields_dropped += o.unknown_fields_dropped;
+        self.aggregated += o.aggregated;
         self.partitions.extend(o.partitions.iter().cloned());
         self.files += o.files;
     }
@@ -135,14 +238,80 @@ struct Output {
 enum DataWriter {
     Access(PartitionWriter<AccessBuilder>),
     Session(PartitionWriter<SessionBuilder>),
+    Syslog(PartitionWriter<SyslogBuilder>),
+    App(PartitionWriter<AppBuilder>),
+    Proxy(PartitionWriter<ProxyUsageBuilder>, ProxyAggregator),
+}
+
+/// A worker's own parser state.
+enum LineParser {
+    Access(AccessFormat),
+    Custom(Arc<LogFormat>),
+    Session,
+    Syslog(SyslogMode, SyslogOptions),
+    App {
+        parser: Box<AppParser>,
+        app: Arc<str>,
+        keep: Vec<String>,
+    },
+    Proxy(ProxyFormat),
+}
+
+/// What became of one line.
+enum LineOutcome {
+    Written,
+    /// A proxy record folded into an aggregate.
+    Aggregated,
+    Dropped(DropReason),
+    Quarantined(QuarantineReason, Detail),
+}
+
+impl<R> From<Outcome<R>> for LineOutcome {
+    fn from(o: Outcome<R>) -> Self {
+        match o {
+            Outcome::Keep(_) => LineOutcome::Written,
+            Outcome::Drop(r) => LineOutcome::Dropped(r),
+            Outcome::Quarantine { reason, detail } => {
+                LineOutcome::Quarantined(reason, Detail::Rule(detail))
+            }
+        }
+    }
+}
+
+fn parse_failed(e: logveil_parse::ParseError) -> LineOutcome {
+    LineOutcome::Quarantined(e.reason, Detail::Parse(e))
+}
+
+/// Pushes a kept row; other outcomes pass through.
+fn write_row<B: RowBuilder>(
+    w: &mut PartitionWriter<B>,
+    o: Outcome<B::Row<'_>>,
+) -> Result<LineOutcome> {
+    if let Outcome::Keep(row) = &o {
+        w.push(row)?;
+    }
+    Ok(o.into())
+}
+
+/// How much of a bad line the quarantine may keep, by format.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuarantineText {
+    /// Access logs: mask client, ident and user, then scrub.
+    MaskIdentity,
+    /// Scrub the line.
+    Scrub,
+    /// Proxy traffic: keep nothing of the line (destinations must never be stored).
+    Withhold,
 }
 
 struct Worker<'r> {
     job: &'r Job,
     opts: &'r RunOptions,
     engine: Engine,
+    parser: LineParser,
     data: DataWriter,
     quarantine: PartitionWriter<QuarantineBuilder>,
+    quarantine_text: QuarantineText,
     counts: Counts,
     written: u64,
     scrub_buf: String,
@@ -175,21 +344,75 @@ impl<'r> Worker<'r> {
             ]
         };
         let opts = &ctx.opts;
-        let data = match job.format.kind() {
-            DatasetKind::Session => DataWriter::Session(PartitionWriter::new(
-                ctx.storage.clone(),
-                job.dataset.clone(),
-                opts.sink.clone(),
-                prefix.clone(),
-                footer(&job.dataset),
-            )),
-            _ => DataWriter::Access(PartitionWriter::new(
-                ctx.storage.clone(),
-                job.dataset.clone(),
-                opts.sink.clone(),
-                prefix.clone(),
-                footer(&job.dataset),
-            )),
+        macro_rules! writer {
+            () => {
+                PartitionWriter::new(
+                    ctx.storage.clone(),
+                    job.dataset.clone(),
+                    opts.sink.clone(),
+                    prefix.clone(),
+                    footer(&job.dataset),
+                )
+            };
+        }
+        let (parser, data, quarantine_text) = match &job.parser {
+            ParserSpec::Access(f) => (
+                LineParser::Access(*f),
+                DataWriter::Access(writer!()),
+                QuarantineText::MaskIdentity,
+            ),
+            ParserSpec::Custom(f) => (
+                LineParser::Custom(f.clone()),
+                DataWriter::Access(writer!()),
+                QuarantineText::MaskIdentity,
+            ),
+            ParserSpec::Session => (
+                LineParser::Session,
+                DataWriter::Session(writer!()),
+                QuarantineText::Scrub,
+            ),
+            ParserSpec::Syslog {
+                mode,
+                reference_micros,
+                local_offset_secs,
+            } => (
+                LineParser::Syslog(
+                    *mode,
+                    SyslogOptions {
+                        reference_micros: reference_micros.unwrap_or(ctx.now_micros),
+                        local_offset_secs: *local_offset_secs,
+                    },
+                ),
+                DataWriter::Syslog(writer!()),
+                QuarantineText::Scrub,
+            ),
+            ParserSpec::App {
+                format,
+                mapping,
+                app,
+            } => (
+                LineParser::App {
+                    parser: Box::new(AppParser::new((**mapping).clone(), *format)),
+                    app: app.clone(),
+                    keep: mapping.keep.clone(),
+                },
+                DataWriter::App(writer!()),
+                QuarantineText::Scrub,
+            ),
+            ParserSpec::Proxy {
+                format,
+                window_seconds,
+            } => (
+                LineParser::Proxy(*format),
+                DataWriter::Proxy(
+                    writer!(),
+                    ProxyAggregator::new(
+                        *window_seconds,
+                        logveil_privacy::proxy_usage::DEFAULT_MAX_GROUPS,
+                    ),
+                ),
+                QuarantineText::Withhold,
+            ),
         };
         let qcfg = SinkConfig {
             batch_rows: 4096,
@@ -200,6 +423,7 @@ impl<'r> Worker<'r> {
             job,
             opts,
             engine: Engine::new(&ctx.key, opts.engine),
+            parser,
             data,
             quarantine: PartitionWriter::new(
                 ctx.storage.clone(),
@@ -208,6 +432,7 @@ impl<'r> Worker<'r> {
                 prefix,
                 footer(&opts.quarantine),
             ),
+            quarantine_text,
             counts: Counts::default(),
             written: 0,
             scrub_buf: String::new(),
@@ -236,11 +461,23 @@ impl<'r> Worker<'r> {
                 .unwrap_or(0);
             bytes = &bytes[..keep];
         }
-        if self.job.format != Format::SessionJson {
-            mask_access_identity(bytes, &mut self.pre_buf);
-            bytes = &self.pre_buf;
+        match self.quarantine_text {
+            QuarantineText::MaskIdentity => {
+                mask_access_identity(bytes, &mut self.pre_buf);
+                scrub::scrub_text(
+                    &self.pre_buf,
+                    self.opts.quarantine_line_bytes,
+                    &mut self.scrub_buf,
+                );
+            }
+            QuarantineText::Scrub => {
+                scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
+            }
+            QuarantineText::Withhold => {
+                self.scrub_buf.clear();
+                self.scrub_buf.push_str(WITHHELD);
+            }
         }
-        scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
         self.quarantine.push(&QuarantineRow {
             ingested_at_micros: self.now_micros,
             dataset: &self.job.dataset.name,
@@ -252,6 +489,58 @@ impl<'r> Worker<'r> {
             line: &self.scrub_buf,
         })?;
         Ok(())
+    }
+
+    /// Parses one line, runs it through the privacy engine and writes what is kept.
+    fn handle(&mut self, line: &[u8]) -> Result<LineOutcome> {
+        let engine = &mut self.engine;
+        Ok(match (&mut self.parser, &mut self.data) {
+            (LineParser::Access(f), DataWriter::Access(w)) => match parse_access(line, *f) {
+                Ok(rec) => write_row(w, engine.access(&rec))?,
+                Err(e) => parse_failed(e),
+            },
+            (LineParser::Custom(f), DataWriter::Access(w)) => match f.parse(line) {
+                Ok(rec) => write_row(w, engine.access(&rec))?,
+                Err(e) => parse_failed(e),
+            },
+            (LineParser::Session, DataWriter::Session(w)) => match parse_session(line) {
+                Ok(ev) => {
+                    self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
+                    write_row(w, engine.session(&ev))?
+                }
+                Err(e) => parse_failed(e),
+            },
+            (LineParser::Syslog(mode, o), DataWriter::Syslog(w)) => {
+                let frame = strip_octet_count(line).unwrap_or(line);
+                match parse_syslog(frame, *mode, o) {
+                    Ok(m) => write_row(w, engine.syslog(&m, self.now_micros))?,
+                    Err(e) => parse_failed(e),
+                }
+            }
+            (LineParser::App { parser, app, keep }, DataWriter::App(w)) => {
+                match parser.parse(line) {
+                    Ok(rec) => {
+                        self.counts.unknown_fields_dropped += u64::from(rec.unmapped_fields);
+                        write_row(w, engine.app(&rec, app, keep))?
+                    }
+                    Err(e) => parse_failed(e),
+                }
+            }
+            (LineParser::Proxy(f), DataWriter::Proxy(w, agg)) => match parse_proxy(line, *f) {
+                Ok(rec) => match engine.proxy(&rec) {
+                    Outcome::Keep(facts) => {
+                        if agg.is_full() {
+                            agg.drain(engine.key_id(), |row| w.push(row))?;
+                        }
+                        agg.add(&rec, facts);
+                        LineOutcome::Aggregated
+                    }
+                    other => other.into(),
+                },
+                Err(e) => parse_failed(e),
+            },
+            _ => anyhow::bail!("internal error: parser and writer of a worker disagree"),
+        })
     }
 
     fn process(&mut self, chunk: &Chunk) -> Result<()> {
@@ -280,48 +569,11 @@ impl<'r> Worker<'r> {
                 *self.counts.dropped.entry("blank_line").or_default() += 1;
                 continue;
             }
-            let outcome = match (&mut self.data, self.job.format) {
-                (DataWriter::Access(w), f) => {
-                    let fmt = if f == Format::Common {
-                        AccessFormat::Common
-                    } else {
-                        AccessFormat::Combined
-                    };
-                    match parse_access(line.bytes, fmt) {
-                        Ok(rec) => match self.engine.access(&rec) {
-                            Outcome::Keep(row) => {
-                                w.push(&row)?;
-                                None
-                            }
-                            Outcome::Drop(r) => Some(Err(r)),
-                            Outcome::Quarantine { reason, detail } => {
-                                Some(Ok((reason, Detail::Rule(detail))))
-                            }
-                        },
-                        Err(e) => Some(Ok((e.reason, Detail::Parse(e)))),
-                    }
-                }
-                (DataWriter::Session(w), _) => match parse_session(line.bytes) {
-                    Ok(ev) => {
-                        self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
-                        match self.engine.session(&ev) {
-                            Outcome::Keep(row) => {
-                                w.push(&row)?;
-                                None
-                            }
-                            Outcome::Drop(r) => Some(Err(r)),
-                            Outcome::Quarantine { reason, detail } => {
-                                Some(Ok((reason, Detail::Rule(detail))))
-                            }
-                        }
-                    }
-                    Err(e) => Some(Ok((e.reason, Detail::Parse(e)))),
-                },
-            };
-            match outcome {
-                None => self.written += 1,
-                Some(Err(drop)) => self.count_drop(drop),
-                Some(Ok((reason, detail))) => {
+            match self.handle(line.bytes)? {
+                LineOutcome::Written => self.written += 1,
+                LineOutcome::Aggregated => self.counts.aggregated += 1,
+                LineOutcome::Dropped(r) => self.count_drop(r),
+                LineOutcome::Quarantined(reason, detail) => {
                     self.detail_buf.clear();
                     let _ = match detail {
                         Detail::Rule(text) => self.detail_buf.write_str(text),
@@ -342,6 +594,17 @@ impl<'r> Worker<'r> {
         let data = match self.data {
             DataWriter::Access(w) => w.finish()?,
             DataWriter::Session(w) => w.finish()?,
+            DataWriter::Syslog(w) => w.finish()?,
+            DataWriter::App(w) => w.finish()?,
+            DataWriter::Proxy(mut w, mut agg) => {
+                let mut rows = 0u64;
+                agg.drain(self.engine.key_id(), |row| {
+                    rows += 1;
+                    w.push(row)
+                })?;
+                self.written = rows;
+                w.finish()?
+            }
         };
         let quarantine = self.quarantine.finish()?;
         self.counts
@@ -350,6 +613,9 @@ impl<'r> Worker<'r> {
         Ok((self.counts, Output { data, quarantine }))
     }
 }
+
+/// What the quarantine keeps of a bad proxy-log line: nothing.
+const WITHHELD: &str = "<withheld: proxy traffic is never stored>";
 
 /// In a quarantined access line, the first field is the client address and the next two
 /// (before the `[time]`) are ident and user name, whatever shape they have: mask them before

@@ -7,6 +7,7 @@
 mod config;
 mod generate;
 mod ingest;
+mod sources;
 mod summary;
 
 use std::io::IsTerminal;
@@ -24,6 +25,7 @@ use logveil_sink::{DatasetSpec, Storage};
 use logveil_source::Input;
 
 use crate::ingest::{Counts, Format, Job, Progress, RunContext, RunOptions};
+use crate::sources::{MappingConf, SourceSettings};
 
 #[derive(Parser)]
 #[command(
@@ -42,7 +44,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Ingest log files (or stdin) into a dataset.
-    Ingest(IngestArgs),
+    Ingest(Box<IngestArgs>),
     /// Run a pipeline described by a TOML file (see docs/CONFIGURATION.md).
     Run(RunArgs),
     /// Create a key ring (mode 0600), or add a new active key to one with --rotate.
@@ -79,12 +81,36 @@ struct CommonRunArgs {
 
 #[derive(Args)]
 struct IngestArgs {
-    /// Input format.
-    #[arg(long, value_enum)]
-    format: Format,
-    /// Dataset name (default: `access` for access logs, `session` for session events).
+    /// Input format. Each writes one dataset kind: combined, common and --log-format →
+    /// `access`; session-json → `session`; syslog, rfc5424, rfc3164 → `syslog`; logfmt,
+    /// json → `app`; squid, proxy-json → `proxy_usage` (aggregated metadata only).
+    #[arg(long, value_enum, required_unless_present = "log_format")]
+    format: Option<Format>,
+    /// A custom access-log layout: an nginx `log_format` string
+    /// ('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache
+    /// `LogFormat` string ('%h %l %u %t "%r" %>s %b …'). Implies an access log.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Dataset name (default by format: access, session, syslog, app or proxy_usage).
     #[arg(long)]
     dataset: Option<String>,
+    /// logfmt/json: map a source field to a role, e.g. `--map ip=client.ip --map keep=request_id`
+    /// (roles: timestamp, timestamp_format, level, message, ip, device_id, account_id,
+    /// user_agent, method, path, status, duration_ms, keep). Repeatable.
+    #[arg(long = "map", value_name = "ROLE=FIELD")]
+    map: Vec<String>,
+    /// logfmt/json: service name written to the `app` column (default: the dataset name).
+    #[arg(long)]
+    app: Option<String>,
+    /// squid/proxy-json: aggregation window in seconds (a divisor of one day).
+    #[arg(long, value_name = "SECONDS")]
+    window_seconds: Option<u32>,
+    /// syslog/rfc3164: reference clock for timestamps without a year (default: now), RFC 3339.
+    #[arg(long, value_name = "RFC3339")]
+    reference_time: Option<String>,
+    /// syslog/rfc3164: the senders' UTC offset for timestamps without a zone (default Z).
+    #[arg(long, value_name = "+HH:MM")]
+    utc_offset: Option<String>,
     #[command(flatten)]
     keys: KeyArgs,
     /// Output root directory.
@@ -148,7 +174,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = match cli.command {
-        Command::Ingest(a) => cmd_ingest(a),
+        Command::Ingest(a) => cmd_ingest(*a),
         Command::Run(a) => cmd_run(a),
         Command::Keygen(a) => cmd_keygen(a),
         Command::Generate(a) => generate::run(a),
@@ -248,35 +274,63 @@ fn run_options(c: &CommonRunArgs, threads_conf: Option<usize>, trunc: Truncation
 }
 
 fn cmd_ingest(a: IngestArgs) -> Result<()> {
-    let name = a
-        .dataset
-        .clone()
-        .unwrap_or_else(|| a.format.kind().default_name().to_string());
-    if !config::valid_dataset_name(&name) {
+    let files = if a.files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        a.files.clone()
+    };
+    let inputs: Vec<Input> = files.iter().map(|f| Input::from_arg(f)).collect();
+    let settings = SourceSettings {
+        format: a.format,
+        log_format: a.log_format.clone(),
+        app: a.app.clone(),
+        mapping: if a.map.is_empty() {
+            None
+        } else {
+            Some(MappingConf::from_flags(&a.map).map_err(|e| usage(format!("{e:#}")))?)
+        },
+        window_seconds: a.window_seconds,
+        reference_time: a.reference_time.clone(),
+        utc_offset: a.utc_offset.clone(),
+    };
+    if let Some(name) = &a.dataset
+        && !config::valid_dataset_name(name)
+    {
         return Err(usage(format!(
             "--dataset {name:?}: use letters, digits, '_' or '-'"
         )));
     }
+    // The service name of application logs defaults to the dataset name.
+    let source = a.dataset.as_deref().unwrap_or("app");
+    let (parser, note) = settings
+        .resolve(source, &inputs)
+        .map_err(|e| usage(format!("{e:#}")))?;
+    if let Some(n) = note {
+        eprintln!(
+            "logveil: {}",
+            n.split_once(": ").map_or(n.as_str(), |(_, n)| n)
+        );
+    }
+    let kind = parser.kind();
+    let name = a
+        .dataset
+        .clone()
+        .unwrap_or_else(|| kind.default_name().to_string());
     let mut dataset = DatasetSpec {
         name: name.clone(),
-        ..DatasetSpec::with_defaults(a.format.kind())
+        ..DatasetSpec::with_defaults(kind)
     };
     if let Some(d) = a.retention_days {
         dataset.retention_days = d;
         dataset.retention_explicit = true;
     }
     let key = load_key(a.keys.keys.as_deref(), a.keys.dev_key)?;
-    let files = if a.files.is_empty() {
-        vec!["-".to_string()]
-    } else {
-        a.files.clone()
-    };
     let job = Job {
         index: 0,
         name: name.clone(),
-        format: a.format,
+        parser,
         dataset,
-        inputs: files.iter().map(|f| Input::from_arg(f)).collect(),
+        inputs,
     };
     let trunc = Truncation {
         ipv4_prefix: a.ipv4_prefix,
@@ -288,9 +342,12 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
 
 fn cmd_run(a: RunArgs) -> Result<()> {
     let p = config::Pipeline::load(&a.pipeline).map_err(|e| usage(format!("{e:#}")))?;
-    let jobs = p
+    let (jobs, notes) = p
         .jobs()
         .map_err(|e| usage(format!("{}: {e:#}", a.pipeline.display())))?;
+    for n in notes {
+        eprintln!("logveil: {n}");
+    }
     let key = load_key(p.keys.file.as_deref(), p.keys.dev_key)?;
     let trunc = Truncation {
         ipv4_prefix: p.privacy.ipv4_prefix,

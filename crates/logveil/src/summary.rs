@@ -15,6 +15,8 @@ pub struct Summary {
     pub quarantined_by_reason: BTreeMap<String, u64>,
     pub partitions: u64,
     pub unknown_fields_dropped: u64,
+    /// Proxy requests folded into `proxy_usage` aggregates (not stored one by one).
+    pub proxy_requests_aggregated: u64,
     pub files: u64,
     pub seconds: f64,
     pub lines_per_second: f64,
@@ -39,6 +41,7 @@ impl Summary {
                 .collect(),
             partitions: c.partitions.len() as u64,
             unknown_fields_dropped: c.unknown_fields_dropped,
+            proxy_requests_aggregated: c.aggregated,
             files: c.files,
             seconds,
             lines_per_second: if seconds > 0.0 {
@@ -61,8 +64,16 @@ impl Summary {
             .map(|(k, v)| format!("{v} to {k}"))
             .collect();
         let dropped: u64 = self.dropped.values().sum();
+        let aggregated = if self.proxy_requests_aggregated > 0 {
+            format!(
+                ", {} proxy requests aggregated",
+                self.proxy_requests_aggregated
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "logveil: {} lines read, {} records written ({}), {} dropped, {} quarantined; {} files in {} partitions; {:.2}s ({:.0} lines/s){}",
+            "logveil: {} lines read, {} records written ({}){aggregated}, {} dropped, {} quarantined; {} files in {} partitions; {:.2}s ({:.0} lines/s){}",
             self.lines_read,
             self.records_written.values().sum::<u64>(),
             if written.is_empty() {
