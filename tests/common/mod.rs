@@ -123,3 +123,26 @@ pub fn parquet_rows(root: &Path, dataset: &str) -> u64 {
         })
         .sum()
 }
+
+/// Unsigned integer values of one column across a dataset's files (non-null only).
+pub fn column_values_u64(root: &Path, dataset: &str, column: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for p in files_under(&root.join(dataset))
+        .iter()
+        .filter(|p| is_parquet(p))
+    {
+        let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+        for row in r.get_row_iter(None).unwrap() {
+            for (name, f) in row.unwrap().get_column_iter() {
+                if name == column {
+                    match f {
+                        Field::ULong(v) => out.push(*v),
+                        Field::UInt(v) => out.push(u64::from(*v)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}

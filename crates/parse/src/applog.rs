@@ -126,7 +126,9 @@ impl Default for AppMapping {
             account_id: names(&["account_id", "user_id", "accountId", "userId"]),
             user_agent: names(&["user_agent", "userAgent", "ua", "http.user_agent"]),
             method: names(&["method", "http.method"]),
-            path: names(&["path", "uri", "url", "http.path"]),
+            // Not `url`: app logs often hold absolute URLs there, which the privacy engine
+            // must treat as proxy destinations (and drop). Map it explicitly if it is relative.
+            path: names(&["path", "uri", "http.path"]),
             status: names(&["status", "status_code", "http.status_code"]),
             duration_ms: names(&["duration_ms", "latency_ms", "elapsed_ms"]),
             keep: Vec::new(),

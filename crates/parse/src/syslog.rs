@@ -77,7 +77,9 @@ use std::borrow::Cow;
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
-use logveil_model::time::{MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil};
+use logveil_model::time::{
+    MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil, days_in_month,
+};
 use memchr::{memchr, memchr3, memrchr};
 
 use crate::error::ParseError;
@@ -300,20 +302,6 @@ fn num(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |v, &c| {
         c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
     })
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
-    }
 }
 
 /// First instant of year 10000: later event times are not plausible.

@@ -9,25 +9,16 @@
 //!   and `\n` and keeps `\t` verbatim; logveil decodes the JSON escapes logfmt encoders write
 //!   (go-logfmt writes a tab as `\t`), so `\t` becomes a tab.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::corpus_dir;
+
+use std::path::Path;
 
 use logveil_model::QuarantineReason;
 use logveil_parse::applog::{AppFormat, AppMapping, AppParser};
 use logveil_parse::logfmt::{self, LogfmtValue};
 use serde_json::{Map, Value};
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("LOGVEIL_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
 
 fn vectors(dir: &Path, file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("vrl").join(file)).unwrap();

@@ -2,31 +2,14 @@
 //! `$LOGVEIL_CORPUS` or `<workspace>/../shared/corpus` (never copied into the repository).
 //! Each test skips with one line on stdout when the corpus is absent.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{corpus_dir, lines};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
 use logveil_parse::{AccessFormat, AccessLine, Request, parse_access};
 use serde_json::Value;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("LOGVEIL_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
-
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-}
 
 #[test]
 fn apache_combined_2k_all_parse() {

@@ -3,7 +3,9 @@
 //! round-trip properties. Corpora are read in place from `$LOGVEIL_CORPUS` or
 //! `<workspace>/../shared/corpus`; tests that need them skip with one line when absent.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{corpus_dir, lines};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::{civil_from_days, parse_clf_time, parse_rfc3339};
@@ -13,25 +15,6 @@ use logveil_parse::custom::{
 use logveil_parse::{AccessFormat, AccessLine, ParseError, Request, parse_access};
 use proptest::prelude::*;
 use serde_json::Value;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("LOGVEIL_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
-
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-}
 
 fn nginx(spec: &str) -> LogFormat {
     LogFormat::nginx(spec).unwrap_or_else(|e| panic!("{spec}: {e}"))

@@ -4,8 +4,11 @@
 //! (host, URL, path, query, port, peer, content type) never come out of the parser, and
 //! property tests (no panics; lines printed from random values parse back to those values).
 
+mod common;
+
+use common::{corpus_dir, lines};
+
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
@@ -16,25 +19,6 @@ use logveil_parse::proxy::{
     parse_proxy_json, parse_squid,
 };
 use proptest::prelude::*;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("LOGVEIL_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
-
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-}
 
 fn squid(line: &str) -> ProxyRecord<'_> {
     match parse_proxy(line.as_bytes(), ProxyFormat::Squid) {

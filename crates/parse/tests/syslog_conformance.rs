@@ -5,8 +5,11 @@
 //! agreement summary, lists every disagreement with its reason, and asserts a floor. Each test
 //! skips with one line on stdout when the corpus is absent.
 
+mod common;
+
+use common::{corpus_dir, lines};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::{MICROS_PER_DAY, civil_from_days, parse_rfc3339};
@@ -14,25 +17,6 @@ use logveil_parse::syslog::{
     SyslogMessage, SyslogMode, SyslogOptions, parse_syslog, unescape_param,
 };
 use serde_json::Value;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("LOGVEIL_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: corpus not found at {}", dir.display());
-        None
-    }
-}
-
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-}
 
 fn opts_at(reference: &str) -> SyslogOptions {
     SyslogOptions {
