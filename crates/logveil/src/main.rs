@@ -116,7 +116,8 @@ struct IngestArgs {
     /// Output root directory.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Retention of the dataset in days (default: access 30, session 90).
+    /// Retention of the dataset in days (default: access, syslog, app 30; session 90;
+    /// proxy_usage 7).
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=config::MAX_RETENTION_DAYS as i64))]
     retention_days: Option<u32>,
     /// Prefix length of stored IPv4 networks.

@@ -15,8 +15,8 @@ use crate::engine::ProxyFacts;
 
 /// Default aggregation window: one hour.
 pub const DEFAULT_WINDOW_SECONDS: u32 = 3600;
-/// Default number of groups held before partial rows are emitted.
-pub const DEFAULT_MAX_GROUPS: usize = 1 << 20;
+/// Default number of groups held before partial rows are emitted (about 20 MB per worker).
+pub const DEFAULT_MAX_GROUPS: usize = 1 << 16;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct GroupKey {
@@ -100,7 +100,9 @@ impl ProxyAggregator {
         key_id: &str,
         mut emit: impl FnMut(&ProxyUsageRow<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut groups: Vec<(GroupKey, Sums)> = self.groups.drain().collect();
+        // Taking the map also frees its table: a drained aggregator holds no memory.
+        let mut groups: Vec<(GroupKey, Sums)> =
+            std::mem::take(&mut self.groups).into_iter().collect();
         groups.sort_unstable_by_key(|(k, _)| k.window_start);
         for (k, s) in &groups {
             emit(&ProxyUsageRow {
