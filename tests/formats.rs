@@ -289,6 +289,17 @@ fn auto_detects_each_fixture_and_refuses_to_guess() {
         "{err}"
     );
     assert!(!err.contains("198.51.100.77"));
+    // A pipe or device could not be read again after sniffing: refused, never half-read.
+    let o = run(bin()
+        .args(["ingest", "--format", "auto", "--dev-key", "--out"])
+        .arg(dir.path().join("dev"))
+        .arg("/dev/null"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("regular file"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -407,4 +418,95 @@ print(json.dumps(out))
     assert_eq!(v["app"], 397);
     assert_eq!(v["attr"], 397);
     assert_eq!(v["requests"], 398);
+}
+
+/// Identifiers no scrubber pattern recognises (account ids, device names, user names, MACs)
+/// must not survive in quarantine either: values of key/value formats are masked, custom
+/// layouts are withheld.
+#[test]
+fn quarantine_masks_values_the_scrubber_cannot_recognise() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let secrets = [
+        "acc_867795902409",
+        "DEV-ABC-123",
+        "alice-the-user",
+        "AA-BB-CC-DD-EE-FF",
+        "DEVICE-XYZ-42",
+    ];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--format", "json"],
+            r#"{"time":"2026-11-28T12:00:00Z","account_id":"acc_867795902409","mac":"AA-BB-CC-DD-EE-FF","msg":"trunc"#,
+        ),
+        (
+            &["--format", "logfmt"],
+            "ts=2026-11-28T12:00:00Z device_id=DEV-ABC-123 user=alice-the-user msg=\"unterminated",
+        ),
+        (
+            &["--format", "rfc5424"],
+            r#"<165>1 2003-10-11T22:14:15.003 host app - - [meta deviceId="DEV-ABC-123" user="alice-the-user"] bad ts"#,
+        ),
+        (
+            &[
+                "--log-format",
+                r#"$time_iso8601 $remote_user $remote_addr "$request" $status dev=$http_x_device_id"#,
+            ],
+            r#"2026-11-28T12:00:00+00:00 alice-the-user 203.0.113.5 "GET / HTTP/1.1" abc dev=DEVICE-XYZ-42"#,
+        ),
+    ];
+    for (i, (args, line)) in cases.iter().enumerate() {
+        let input = dir.path().join(format!("in{i}.log"));
+        std::fs::write(&input, format!("{line}\n")).unwrap();
+        let o = ok(bin()
+            .arg("ingest")
+            .args(*args)
+            .args(["--dev-key", "--summary-json", "--no-progress", "--out"])
+            .arg(&root)
+            .arg(&input));
+        assert_eq!(summary_of(&o)["quarantined"], 1, "{args:?}");
+    }
+    let lines = column_values(&root, "_quarantine", "line");
+    assert_eq!(lines.len(), 4);
+    for (_, t) in all_output_text(&root) {
+        for s in secrets {
+            assert!(!t.contains(s), "{s} in quarantine: {lines:?}");
+        }
+    }
+    // Keys and structure stay visible for debugging.
+    assert!(lines.iter().any(|l| l.contains("account_id")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("deviceId=")), "{lines:?}");
+}
+
+/// When a worker's aggregation table fills, the partial rows it writes are counted too.
+#[test]
+fn proxy_rows_are_counted_when_the_table_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let input = dir.path().join("squid.log");
+    let mut s = String::new();
+    for i in 0..70_000u64 {
+        s.push_str(&format!(
+            "{}.000 5 203.0.113.9 TCP_MISS/200 100 GET http://x.example.org/ - HIER_DIRECT/- -\n",
+            1_795_780_800 + i
+        ));
+    }
+    std::fs::write(&input, s).unwrap();
+    let o = ok(bin()
+        .args([
+            "ingest",
+            "--format",
+            "squid",
+            "--window-seconds",
+            "1",
+            "-j",
+            "1",
+        ])
+        .args(["--dev-key", "--summary-json", "--no-progress", "--out"])
+        .arg(&root)
+        .arg(&input));
+    let s = summary_of(&o);
+    assert_eq!(s["proxy_requests_aggregated"], 70_000);
+    assert_eq!(s["records_written"]["proxy_usage"], 70_000);
+    assert_eq!(parquet_rows(&root, "proxy_usage"), 70_000);
 }

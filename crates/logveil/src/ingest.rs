@@ -300,7 +300,10 @@ enum QuarantineText {
     MaskIdentity,
     /// Scrub the line.
     Scrub,
-    /// Proxy traffic: keep nothing of the line (destinations must never be stored).
+    /// Key/value formats (logfmt, JSON application logs, syslog structured data): mask every
+    /// value, keep keys and structure, then scrub.
+    MaskValues,
+    /// Proxy traffic and custom layouts: keep nothing of the line.
     Withhold,
 }
 
@@ -361,10 +364,12 @@ impl<'r> Worker<'r> {
                 DataWriter::Access(writer!()),
                 QuarantineText::MaskIdentity,
             ),
+            // A custom layout puts identities anywhere (and may log any header): keep
+            // nothing of a bad line; the detail still says where it went wrong.
             ParserSpec::Custom(f) => (
                 LineParser::Custom(f.clone()),
                 DataWriter::Access(writer!()),
-                QuarantineText::MaskIdentity,
+                QuarantineText::Withhold,
             ),
             ParserSpec::Session => (
                 LineParser::Session,
@@ -384,7 +389,7 @@ impl<'r> Worker<'r> {
                     },
                 ),
                 DataWriter::Syslog(writer!()),
-                QuarantineText::Scrub,
+                QuarantineText::MaskValues,
             ),
             ParserSpec::App {
                 format,
@@ -397,7 +402,7 @@ impl<'r> Worker<'r> {
                     keep: mapping.keep.clone(),
                 },
                 DataWriter::App(writer!()),
-                QuarantineText::Scrub,
+                QuarantineText::MaskValues,
             ),
             ParserSpec::Proxy {
                 format,
@@ -473,6 +478,14 @@ impl<'r> Worker<'r> {
             QuarantineText::Scrub => {
                 scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
             }
+            QuarantineText::MaskValues => {
+                mask_values(bytes, &mut self.pre_buf);
+                scrub::scrub_text(
+                    &self.pre_buf,
+                    self.opts.quarantine_line_bytes,
+                    &mut self.scrub_buf,
+                );
+            }
             QuarantineText::Withhold => {
                 self.scrub_buf.clear();
                 self.scrub_buf.push_str(WITHHELD);
@@ -530,7 +543,11 @@ impl<'r> Worker<'r> {
                 Ok(rec) => match engine.proxy(&rec) {
                     Outcome::Keep(facts) => {
                         if agg.is_full() {
-                            agg.drain(engine.key_id(), |row| w.push(row))?;
+                            let written = &mut self.written;
+                            agg.drain(engine.key_id(), |row| {
+                                *written += 1;
+                                w.push(row)
+                            })?;
                         }
                         agg.add(&rec, facts);
                         LineOutcome::Aggregated
@@ -597,12 +614,11 @@ impl<'r> Worker<'r> {
             DataWriter::Syslog(w) => w.finish()?,
             DataWriter::App(w) => w.finish()?,
             DataWriter::Proxy(mut w, mut agg) => {
-                let mut rows = 0u64;
+                let written = &mut self.written;
                 agg.drain(self.engine.key_id(), |row| {
-                    rows += 1;
+                    *written += 1;
                     w.push(row)
                 })?;
-                self.written = rows;
                 w.finish()?
             }
         };
@@ -614,8 +630,66 @@ impl<'r> Worker<'r> {
     }
 }
 
-/// What the quarantine keeps of a bad proxy-log line: nothing.
-const WITHHELD: &str = "<withheld: proxy traffic is never stored>";
+/// What the quarantine keeps of a bad proxy-log or custom-layout line: nothing.
+const WITHHELD: &str = "<withheld: lines of this format are not kept; see detail>";
+
+/// Masks every value of a key/value line, whatever its shape, so that identifiers the
+/// scrubber cannot recognise (account ids, device names, MAC addresses, user names) do not
+/// survive in quarantine: a quoted string not followed by `:` (i.e. not a JSON key) becomes
+/// `"…"`, and a bare token after `=` or `:` becomes `…`. Keys, punctuation and bare words
+/// stay, so the line's structure remains visible.
+fn mask_values(line: &[u8], out: &mut Vec<u8>) {
+    const MASK: &[u8] = "…".as_bytes();
+    out.clear();
+    let mut i = 0;
+    while let Some(&b) = line.get(i) {
+        if b == b'"' {
+            // Find the closing quote (backslash escapes), or the end of the line.
+            let mut j = i + 1;
+            while let Some(&c) = line.get(j) {
+                match c {
+                    b'\\' => j += 2,
+                    b'"' => break,
+                    _ => j += 1,
+                }
+            }
+            let end = j.min(line.len());
+            let is_key = line
+                .get(end + 1..)
+                .and_then(|r| r.iter().find(|c| !c.is_ascii_whitespace()))
+                == Some(&b':');
+            out.push(b'"');
+            if is_key {
+                out.extend_from_slice(&line[i + 1..end]);
+            } else {
+                out.extend_from_slice(MASK);
+            }
+            if end < line.len() {
+                out.push(b'"');
+            }
+            i = end + 1;
+        } else if b == b'=' || b == b':' {
+            out.push(b);
+            i += 1;
+            while line.get(i).is_some_and(|c| *c == b' ') {
+                out.push(b' ');
+                i += 1;
+            }
+            let start = i;
+            while line.get(i).is_some_and(|c| {
+                !matches!(c, b' ' | b'\t' | b',' | b'}' | b']' | b'"' | b'[' | b'{')
+            }) {
+                i += 1;
+            }
+            if i > start {
+                out.extend_from_slice(MASK);
+            }
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+}
 
 /// In a quarantined access line, the first field is the client address and the next two
 /// (before the `[time]`) are ident and user name, whatever shape they have: mask them before
@@ -809,4 +883,32 @@ fn note_progress(ctx: &RunContext, chunk: &Chunk) {
     ctx.progress
         .lines
         .fetch_add(chunk.line_count(), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_values;
+
+    fn masked(s: &str) -> String {
+        let mut out = Vec::new();
+        mask_values(s.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_are_masked_keys_kept() {
+        assert_eq!(
+            masked(r#"{"account_id":"acc_8677","n": 42,"tags":["dev-1"],"ok":true"#),
+            r#"{"account_id":"…","n": …,"tags":["…"],"ok":…"#
+        );
+        assert_eq!(
+            masked(r#"ts=2026 device_id=DEV-42 msg="hi \"there\"" flag"#),
+            r#"ts=… device_id=… msg="…" flag"#
+        );
+        assert_eq!(
+            masked(r#"<165>1 x [meta deviceId="DEV-ABC" user="al\"ice"] bad"#),
+            r#"<165>1 x [meta deviceId="…" user="…"] bad"#
+        );
+        assert_eq!(masked(r#"msg="unterminated DEV-1"#), r#"msg="…"#);
+    }
 }

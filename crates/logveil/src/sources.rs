@@ -167,8 +167,12 @@ fn parse_offset(s: &str) -> Result<i32> {
         _ => return Err(bad()),
     };
     let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let two_digits = |t: &str| t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
+        return Err(bad());
+    }
     let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 14 || m > 59 || h.to_string().len() > 2 {
+    if h > 14 || m > 59 {
         return Err(bad());
     }
     Ok(sign * (h * 3600 + m * 60))
@@ -287,8 +291,16 @@ fn sniff(inputs: &[Input]) -> Result<(Format, String)> {
     let input = inputs
         .first()
         .ok_or_else(|| anyhow!("--format auto needs an input"))?;
-    if matches!(input, Input::Stdin) {
-        bail!("--format auto reads the first lines of a file; with stdin, name the format");
+    // The sniffed bytes are read again when the job runs: only a regular file can be.
+    match input {
+        Input::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {}
+        Input::File(_) => bail!(
+            "--format auto reads the first lines of {} and then reads it again, which needs a regular file (not a pipe or device); name the format",
+            input.name()
+        ),
+        Input::Stdin => {
+            bail!("--format auto reads the first lines of a file; with stdin, name the format")
+        }
     }
     let mut buf = Vec::new();
     input
@@ -340,7 +352,9 @@ mod tests {
         assert_eq!(parse_offset("+02:00").unwrap(), 7200);
         assert_eq!(parse_offset("-05:30").unwrap(), -19800);
         assert_eq!(parse_offset("Z").unwrap(), 0);
-        for bad in ["2", "+2", "+99:00", "+02:61", "02:00"] {
+        for bad in [
+            "2", "+2", "+99:00", "+02:61", "02:00", "+-5:00", "+05:-3", "+5:00",
+        ] {
             assert!(parse_offset(bad).is_err(), "{bad}");
         }
     }

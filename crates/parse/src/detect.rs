@@ -68,14 +68,14 @@ pub struct Detection {
 }
 
 /// JSON keys that name a proxy destination: a JSON log with them is a proxy log.
-const DESTINATION_KEYS: [&[u8]; 7] = [
+/// (`url` alone is not enough: application logs have it too.)
+const DESTINATION_KEYS: [&[u8]; 6] = [
     b"\"dest_host\"",
     b"\"dest_port\"",
     b"\"destination\"",
     b"\"target_host\"",
     b"\"upstream_host\"",
     b"\"dest_ip\"",
-    b"\"url\"",
 ];
 
 fn parses(f: Detected, line: &[u8], app_logfmt: &mut AppParser, app_json: &mut AppParser) -> bool {

@@ -48,10 +48,65 @@ pub(super) struct LogScratch {
     attributes: Vec<Option<String>>,
 }
 
+/// Whether a token embeds an address: four runs of 1–3 digits joined by `-`, `.` or `_`
+/// (`ip-10-0-0-1`, `c-73-15-2-9.hsd1…`), or a MAC address (six hex pairs joined by `:` or `-`,
+/// or twelve hex digits in a row).
+fn embeds_address(s: &[u8]) -> bool {
+    let mut digit_groups = 0;
+    let mut run = 0;
+    let mut hex_pairs = 0;
+    let mut hex_run = 0;
+    let mut prev_sep = true;
+    for &b in s.iter().chain(std::iter::once(&b' ')) {
+        // IPv4-like digit groups.
+        if b.is_ascii_digit() {
+            run += 1;
+        } else {
+            if (1..=3).contains(&run) && prev_sep {
+                digit_groups += 1;
+                if digit_groups == 4 {
+                    return true;
+                }
+            } else if run > 0 || !matches!(b, b'-' | b'.' | b'_') {
+                digit_groups = 0;
+            }
+            if !matches!(b, b'-' | b'.' | b'_') {
+                digit_groups = 0;
+            }
+            prev_sep = matches!(b, b'-' | b'.' | b'_') || run == 0;
+            run = 0;
+        }
+        // MAC-like hex pairs.
+        if b.is_ascii_hexdigit() {
+            hex_run += 1;
+            if hex_run >= 12 {
+                return true;
+            }
+        } else {
+            if hex_run == 2 && matches!(b, b':' | b'-' | b' ') {
+                hex_pairs += 1;
+                if hex_pairs == 6 {
+                    return true;
+                }
+            } else {
+                hex_pairs = 0;
+            }
+            hex_run = 0;
+        }
+    }
+    false
+}
+
 /// A header token (hostname, app name, process or message id) kept as written when it is a
-/// harmless token, scrubbed otherwise (an IP address as hostname becomes `<ip>`).
+/// harmless token that embeds no address, replaced by `<host>` when it embeds one, and
+/// scrubbed otherwise (an IP address as hostname becomes `<ip>`).
 fn token<'s>(raw: Option<&'s [u8]>, max: usize, buf: &'s mut String) -> Option<&'s str> {
     let raw = raw.filter(|r| !r.is_empty())?;
+    if embeds_address(raw) {
+        buf.clear();
+        buf.push_str("<host>");
+        return Some(buf.as_str());
+    }
     if let Ok(s) = std::str::from_utf8(raw)
         && safe_token(s, max)
     {
@@ -60,6 +115,25 @@ fn token<'s>(raw: Option<&'s [u8]>, max: usize, buf: &'s mut String) -> Option<&
     scrub::scrub_text(raw, max, buf);
     (!buf.is_empty()).then_some(buf.as_str())
 }
+
+/// HTTP methods kept in the `app` dataset's `method` column (anything else becomes null).
+const HTTP_METHODS: [&str; 15] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "QUERY",
+];
 
 /// The SD-IDs of validated RFC 5424 structured data, comma-separated; parameter values are
 /// skipped (they hold addresses, user names, anything). An id that is not a harmless token is
@@ -193,12 +267,16 @@ impl Engine {
         app: &'s str,
         attribute_names: &'s [String],
     ) -> Outcome<AppRow<'s>> {
-        let method = rec.method.as_deref().and_then(|m| method_str(m.as_bytes()));
+        let method = rec
+            .method
+            .as_deref()
+            .and_then(|m| method_str(m.as_bytes()))
+            .filter(|m| HTTP_METHODS.iter().any(|h| h.eq_ignore_ascii_case(m)));
+        // An absolute URL, `host:port` or protocol-relative `//host/…` names a destination.
         if method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
-            || rec
-                .path
-                .as_deref()
-                .is_some_and(|p| url::is_proxy_target(p.as_bytes()))
+            || rec.path.as_deref().is_some_and(|p| {
+                url::is_proxy_target(p.as_bytes()) || p.trim_start().starts_with("//")
+            })
         {
             return Outcome::Drop(DropReason::ProxyTraffic);
         }
@@ -309,6 +387,32 @@ mod tests {
             ("user@example.com", "other"),
         ] {
             assert_eq!(normalise_level(i), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn embedded_addresses() {
+        for yes in [
+            "ip-10-0-0-1.ec2.internal",
+            "c-73-15-2-9.hsd1.ca.comcast.net",
+            "host-192-168-1-10",
+            "aa:bb:cc:dd:ee:ff",
+            "AA-BB-CC-DD-EE-FF",
+            "001a2b3c4d5e",
+            "10.0.0.1",
+        ] {
+            assert!(embeds_address(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "web-1",
+            "auth-1.example.com",
+            "sshd",
+            "1234",
+            "node-2-3",
+            "v1.2.3",
+            "CRON",
+        ] {
+            assert!(!embeds_address(no.as_bytes()), "{no}");
         }
     }
 
