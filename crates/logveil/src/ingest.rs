@@ -298,8 +298,6 @@ fn write_row<B: RowBuilder>(
 enum QuarantineText {
     /// Access logs: mask client, ident and user, then scrub.
     MaskIdentity,
-    /// Scrub the line.
-    Scrub,
     /// Key/value formats (logfmt, JSON application logs, syslog structured data): mask every
     /// value, keep keys and structure, then scrub.
     MaskValues,
@@ -374,7 +372,7 @@ impl<'r> Worker<'r> {
             ParserSpec::Session => (
                 LineParser::Session,
                 DataWriter::Session(writer!()),
-                QuarantineText::Scrub,
+                QuarantineText::MaskValues,
             ),
             ParserSpec::Syslog {
                 mode,
@@ -474,9 +472,6 @@ impl<'r> Worker<'r> {
                     self.opts.quarantine_line_bytes,
                     &mut self.scrub_buf,
                 );
-            }
-            QuarantineText::Scrub => {
-                scrub::scrub_text(bytes, self.opts.quarantine_line_bytes, &mut self.scrub_buf);
             }
             QuarantineText::MaskValues => {
                 mask_values(bytes, &mut self.pre_buf);

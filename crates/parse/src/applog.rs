@@ -18,8 +18,9 @@
 //!   flat: a dotted name matches the literal key. Keys are compared exactly (case-sensitive,
 //!   after JSON unescaping). Empty names never match.
 //! * **Duplicate keys: the first occurrence wins** (later ones are ignored, not an error).
-//! * **Absent values.** JSON `null` counts as absent (the next candidate may win). logfmt
-//!   `key=` / `key=""` is present and empty; a bare `key` is present with the value `true`.
+//! * **Absent values.** JSON `null` and empty strings (JSON `""`, logfmt `key=` / `key=""`)
+//!   count as absent for roles (the next candidate may win); a bare logfmt `key` is present
+//!   with the value `true`. `keep` slots take empty strings as they are.
 //! * **Text roles** (level, message, ip, ids, user agent, method, path) take strings; JSON
 //!   numbers and booleans are taken as their JSON text (`"user_id": 42` gives `"42"`); JSON
 //!   objects and arrays are not text and count as absent.
@@ -558,6 +559,11 @@ impl<'a> Found<'a> {
             None => {
                 // Objects and arrays are no text; the timestamp takes them to report them.
                 if matches!(raw, Raw::Composite(_)) && t.slot != TS {
+                    return;
+                }
+                // An empty string carries nothing: a later candidate may still win (an empty
+                // timestamp is reported as a bad one).
+                if t.slot != TS && matches!(raw, Raw::Str(s) if s.is_empty()) {
                     return;
                 }
                 if let Some(slot) = self.roles.get_mut(t.slot) {
