@@ -30,6 +30,17 @@ impl ParseError {
     }
 }
 
+/// JSON lines must be UTF-8 (RFC 8259 §8.1): `bad_json` at the first invalid byte otherwise.
+pub(crate) fn require_utf8(line: &[u8]) -> Result<(), ParseError> {
+    std::str::from_utf8(line).map(|_| ()).map_err(|e| {
+        ParseError::new(
+            QuarantineReason::BadJson,
+            e.valid_up_to(),
+            "UTF-8 text (JSON must be UTF-8)",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -346,6 +346,8 @@ pub const JSON_DURATION_KEYS: [&str; 2] = ["duration_ms", "elapsed_ms"];
 /// Never panics. Strings borrow from the line unless JSON escapes force a copy; skipped
 /// values are never copied.
 pub fn parse_proxy_json(line: &[u8]) -> Result<ProxyRecord<'_>, ParseError> {
+    // JSON text is UTF-8 (RFC 8259 §8.1); serde_json does not check values it skips.
+    crate::error::require_utf8(line)?;
     let ctx = Ctx {
         line,
         expected: Cell::new(EXPECT_OBJECT),

@@ -109,6 +109,8 @@ impl std::fmt::Debug for SessionEvent<'_> {
 ///
 /// Never panics. See the module docs for the rules and the error reasons.
 pub fn parse_session(line: &[u8]) -> Result<SessionEvent<'_>, ParseError> {
+    // JSON text is UTF-8 (RFC 8259 §8.1); serde_json does not check values it skips.
+    crate::error::require_utf8(line)?;
     let expected = Cell::new(EXPECT_OBJECT);
     let mut de = serde_json::Deserializer::from_slice(line);
     let raw = RawSeed {
