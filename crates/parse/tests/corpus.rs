@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{corpus_dir, lines};
+use common::{case, corpus_dir, lines};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
@@ -67,51 +67,6 @@ fn netdata_common_log() {
     }
     assert_eq!(ok + garbage, 500);
     assert!(garbage > 0 && ipv6 > 0);
-}
-
-/// What VRL asks for in one test vector.
-struct Case<'v> {
-    id: &'v str,
-    input: &'v str,
-    format: Option<String>,
-    timestamp_format: Option<String>,
-    expected: Option<&'v serde_json::Map<String, Value>>,
-}
-
-/// Reads format and timestamp format from `args`, or from the `vrl_source` of an example
-/// (`parse_x!(s'<input>', "fmt", "tsfmt")` or `format: "fmt"`).
-fn case<'v>(function: &str, v: &'v Value) -> Case<'v> {
-    let id = v["id"].as_str().unwrap();
-    let input = v["input"].as_str().unwrap();
-    let expected = v.get("expected").map(|e| e.as_object().unwrap());
-    let (mut format, timestamp_format) = if let Some(args) = v.get("args") {
-        let arg = |k: &str| args.get(k).map(|f| f.as_str().unwrap().to_owned());
-        (arg("format"), arg("timestamp_format"))
-    } else {
-        let src = v["vrl_source"].as_str().unwrap();
-        let after = src.find(input).unwrap() + input.len() + 1;
-        let mut strings = src[after..]
-            .split('"')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned);
-        let format = if function == "parse_common_log" {
-            None
-        } else {
-            strings.next()
-        };
-        (format, strings.next())
-    };
-    if function == "parse_common_log" {
-        format = Some("common".to_owned());
-    }
-    Case {
-        id,
-        input,
-        format,
-        timestamp_format,
-        expected,
-    }
 }
 
 /// VRL's nginx parser keeps `-` and `""` verbatim where its Apache parser omits the field;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{corpus_dir, lines};
+use common::{case, corpus_dir, lines};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::{civil_from_days, parse_clf_time, parse_rfc3339};
@@ -555,49 +555,6 @@ const INGRESS_UPSTREAMINFO: &str = "$remote_addr - $remote_user [$time_local] \"
      $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_length \
      $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr \
      $upstream_response_length $upstream_response_time $upstream_status $req_id";
-
-struct Case<'v> {
-    id: &'v str,
-    input: &'v str,
-    format: Option<String>,
-    timestamp_format: Option<String>,
-    expected: Option<&'v serde_json::Map<String, Value>>,
-}
-
-/// Reads format and timestamp format from `args`, or from the `vrl_source` of an example.
-fn case<'v>(function: &str, v: &'v Value) -> Case<'v> {
-    let id = v["id"].as_str().unwrap();
-    let input = v["input"].as_str().unwrap();
-    let expected = v.get("expected").map(|e| e.as_object().unwrap());
-    let (mut format, timestamp_format) = if let Some(args) = v.get("args") {
-        let arg = |k: &str| args.get(k).map(|f| f.as_str().unwrap().to_owned());
-        (arg("format"), arg("timestamp_format"))
-    } else {
-        let src = v["vrl_source"].as_str().unwrap();
-        let after = src.find(input).unwrap() + input.len() + 1;
-        let mut strings = src[after..]
-            .split('"')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned);
-        let format = if function == "parse_common_log" {
-            None
-        } else {
-            strings.next()
-        };
-        (format, strings.next())
-    };
-    if function == "parse_common_log" {
-        format = Some("common".to_owned());
-    }
-    Case {
-        id,
-        input,
-        format,
-        timestamp_format,
-        expected,
-    }
-}
 
 fn norm(v: Option<&Value>) -> Option<String> {
     match v? {

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 /// The corpus directory (`$LOGVEIL_CORPUS` or `<workspace>/../shared/corpus`), or `None`
 /// after printing one line saying the test is skipped.
 pub fn corpus_dir() -> Option<PathBuf> {
@@ -24,4 +26,49 @@ pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.is_empty())
+}
+
+/// What VRL asks for in one test vector.
+pub struct Case<'v> {
+    pub id: &'v str,
+    pub input: &'v str,
+    pub format: Option<String>,
+    pub timestamp_format: Option<String>,
+    pub expected: Option<&'v serde_json::Map<String, Value>>,
+}
+
+/// Reads format and timestamp format from `args`, or from the `vrl_source` of an example
+/// (`parse_x!(s'<input>', "fmt", "tsfmt")` or `format: "fmt"`).
+pub fn case<'v>(function: &str, v: &'v Value) -> Case<'v> {
+    let id = v["id"].as_str().unwrap();
+    let input = v["input"].as_str().unwrap();
+    let expected = v.get("expected").map(|e| e.as_object().unwrap());
+    let (mut format, timestamp_format) = if let Some(args) = v.get("args") {
+        let arg = |k: &str| args.get(k).map(|f| f.as_str().unwrap().to_owned());
+        (arg("format"), arg("timestamp_format"))
+    } else {
+        let src = v["vrl_source"].as_str().unwrap();
+        let after = src.find(input).unwrap() + input.len() + 1;
+        let mut strings = src[after..]
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned);
+        let format = if function == "parse_common_log" {
+            None
+        } else {
+            strings.next()
+        };
+        (format, strings.next())
+    };
+    if function == "parse_common_log" {
+        format = Some("common".to_owned());
+    }
+    Case {
+        id,
+        input,
+        format,
+        timestamp_format,
+        expected,
+    }
 }
