@@ -5,7 +5,8 @@
 # read_csv split on spaces → keyed hash of the client (md5 of key||ip; DuckDB has no keyed
 # BLAKE3) and /24 network → COPY … (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (dt, hour)).
 #
-# Then the same for JSON session events (logveil only).
+# Then the same for JSON session events (logveil only), and each other format's fixture
+# repeated to as many lines (syslog, logfmt, json, squid, proxy-json, a custom nginx layout).
 #
 # Usage: benches/e2e.sh [MILLION_LINES (default 2)] [RUNS (default 3)]
 # Prints seconds, lines/s, MB/s and peak resident memory per variant (best of RUNS) and the
@@ -107,3 +108,29 @@ sbytes=$(stat -c %s "$sessions")
 echo "session input: $events events, $(python3 -c "print(round($sbytes/1e6, 1))") MB"
 measure logveil_session_1_thread "$events" "$sbytes" "$bin" ingest --format session-json --dev-key --no-progress --threads 1 --out "$work/out" "$sessions"
 measure logveil_session_all_cores "$events" "$sbytes" "$bin" ingest --format session-json --dev-key --no-progress --threads 0 --out "$work/out" "$sessions"
+
+# The other formats: each shipped fixture repeated to about as many lines as the session run
+# (fixtures/make_formats.py; canaries and bad lines included), logveil on one thread.
+# Set LOGVEIL_BENCH_FORMATS=0 to skip.
+if [ "${LOGVEIL_BENCH_FORMATS:-1}" != 0 ]; then
+  nginx_format=$(cat fixtures/nginx_timed.format)
+  for spec in "syslog syslog.log" "logfmt app.logfmt" "json app.jsonl" "squid squid.log" \
+              "proxy-json proxy.jsonl" "custom nginx_timed.log"; do
+    set -- $spec
+    fmt=$1 fixture=fixtures/$2
+    rep="$work/rep.$2"
+    if [ ! -s "$rep" ]; then
+      per=$(wc -l < "$fixture")
+      for _ in $(seq $((events / per))); do cat "$fixture"; done > "$rep"
+    fi
+    n=$(wc -l < "$rep") size=$(stat -c %s "$rep")
+    if [ "$fmt" = custom ]; then
+      args=(--log-format "$nginx_format")
+    elif [ "$fmt" = json ]; then
+      args=(--format json --map ip=client.ip --map device_id=client.device_id --map path=http.path)
+    else
+      args=(--format "$fmt")
+    fi
+    measure "logveil_${fmt}_1_thread" "$n" "$size" "$bin" ingest "${args[@]}" --dev-key --no-progress --threads 1 --out "$work/out" "$rep"
+  done
+fi
