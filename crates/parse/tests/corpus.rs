@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{case, corpus_dir, lines};
+use common::{case, corpus_dir, lines, norm, ours, request_text};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
@@ -67,40 +67,6 @@ fn netdata_common_log() {
     }
     assert_eq!(ok + garbage, 500);
     assert!(garbage > 0 && ipv6 > 0);
-}
-
-/// VRL's nginx parser keeps `-` and `""` verbatim where its Apache parser omits the field;
-/// logveil maps both to `None`.
-fn norm(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if s.is_empty() || s == "-" => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        other => panic!("unexpected VRL value {other}"),
-    }
-}
-
-fn ours(b: Option<&[u8]>) -> Option<String> {
-    b.map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-fn request_text(r: &Request<'_>) -> Option<String> {
-    match *r {
-        Request::Missing => None,
-        Request::Raw(raw) => ours(Some(raw)),
-        Request::Parsed {
-            method,
-            target,
-            protocol,
-        } => {
-            let mut s = [method, target].join(&b' ');
-            if let Some(p) = protocol {
-                s.push(b' ');
-                s.extend_from_slice(p);
-            }
-            ours(Some(&s))
-        }
-    }
 }
 
 /// Compares our fields with VRL's expected object; returns the mismatches.

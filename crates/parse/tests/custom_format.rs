@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{case, corpus_dir, lines};
+use common::{case, corpus_dir, lines, norm, ours, request_text};
 
 use logveil_model::QuarantineReason;
 use logveil_model::time::{civil_from_days, parse_clf_time, parse_rfc3339};
@@ -555,38 +555,6 @@ const INGRESS_UPSTREAMINFO: &str = "$remote_addr - $remote_user [$time_local] \"
      $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_length \
      $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr \
      $upstream_response_length $upstream_response_time $upstream_status $req_id";
-
-fn norm(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if s.is_empty() || s == "-" => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        other => panic!("unexpected VRL value {other}"),
-    }
-}
-
-fn ours(b: Option<&[u8]>) -> Option<String> {
-    b.map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-fn request_text(r: &Request<'_>) -> Option<String> {
-    match *r {
-        Request::Missing => None,
-        Request::Raw(raw) => ours(Some(raw)),
-        Request::Parsed {
-            method,
-            target,
-            protocol,
-        } => {
-            let mut s = [method, target].join(&b' ');
-            if let Some(p) = protocol {
-                s.push(b' ');
-                s.extend_from_slice(p);
-            }
-            ours(Some(&s))
-        }
-    }
-}
 
 /// VRL's key names for one format family.
 struct Names {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use logveil_parse::Request;
 use serde_json::Value;
 
 /// The corpus directory (`$LOGVEIL_CORPUS` or `<workspace>/../shared/corpus`), or `None`
@@ -70,5 +71,39 @@ pub fn case<'v>(function: &str, v: &'v Value) -> Case<'v> {
         format,
         timestamp_format,
         expected,
+    }
+}
+
+/// VRL's nginx parser keeps `-` and `""` verbatim where its Apache parser omits the field;
+/// logveil maps both to `None`.
+pub fn norm(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if s.is_empty() || s == "-" => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        other => panic!("unexpected VRL value {other}"),
+    }
+}
+
+pub fn ours(b: Option<&[u8]>) -> Option<String> {
+    b.map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+pub fn request_text(r: &Request<'_>) -> Option<String> {
+    match *r {
+        Request::Missing => None,
+        Request::Raw(raw) => ours(Some(raw)),
+        Request::Parsed {
+            method,
+            target,
+            protocol,
+        } => {
+            let mut s = [method, target].join(&b' ');
+            if let Some(p) = protocol {
+                s.push(b' ');
+                s.extend_from_slice(p);
+            }
+            ours(Some(&s))
+        }
     }
 }
