@@ -84,6 +84,23 @@ fn opt_field(exp: &serde_json::Map<String, Value>, key: &str) -> Option<Vec<u8>>
     exp.get(key).map(expected_bytes)
 }
 
+/// Compares hostname, app name, proc id and msg id with go-syslog's expectations.
+fn cmp_header(why: &mut Vec<String>, m: &SyslogMessage<'_>, exp: &serde_json::Map<String, Value>) {
+    for (key, ours) in [
+        ("hostname", m.hostname),
+        ("appname", m.app_name),
+        ("procid", m.proc_id),
+        ("msgid", m.msg_id),
+    ] {
+        cmp(
+            why,
+            key,
+            ours.map(lossy),
+            opt_field(exp, key).map(|v| lossy(&v)),
+        );
+    }
+}
+
 fn cmp<T: PartialEq + std::fmt::Debug>(why: &mut Vec<String>, field: &str, ours: T, theirs: T) {
     if ours != theirs {
         why.push(format!("{field}: ours {ours:?}, expected {theirs:?}"));
@@ -129,19 +146,7 @@ fn go_syslog_rfc5424() {
                         .get("timestamp")
                         .map(|t| parse_rfc3339(t.as_str().unwrap().as_bytes()).unwrap());
                     cmp(&mut why, "timestamp", m.ts_micros, ts);
-                    for (key, ours) in [
-                        ("hostname", m.hostname),
-                        ("appname", m.app_name),
-                        ("procid", m.proc_id),
-                        ("msgid", m.msg_id),
-                    ] {
-                        cmp(
-                            &mut why,
-                            key,
-                            ours.map(lossy),
-                            opt_field(exp, key).map(|v| lossy(&v)),
-                        );
-                    }
+                    cmp_header(&mut why, m, exp);
                     // go-syslog's SetParameter strips the escaping backslashes from the value
                     // it is given, so the expectations are decoded the same way as ours.
                     let mut theirs = SdMap::new();
@@ -242,19 +247,7 @@ fn go_syslog_rfc3164() {
                     m.ts_micros.map(month_day_time),
                     Some(expected),
                 );
-                for (key, ours) in [
-                    ("hostname", m.hostname),
-                    ("appname", m.app_name),
-                    ("procid", m.proc_id),
-                    ("msgid", m.msg_id),
-                ] {
-                    cmp(
-                        &mut why,
-                        key,
-                        ours.map(lossy),
-                        opt_field(exp, key).map(|v| lossy(&v)),
-                    );
-                }
+                cmp_header(&mut why, &m, exp);
                 let msg = opt_field(exp, "message").unwrap_or_default();
                 cmp(&mut why, "message", lossy(m.message), lossy(&msg));
             }
