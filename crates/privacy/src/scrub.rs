@@ -204,6 +204,14 @@ fn scrub_token(tok: &[u8], bits: u8, out: &mut String) -> bool {
         out.push_str("<ip>");
         return false;
     }
+    if is_dashed_mac(tok) {
+        out.push_str("<mac>");
+        return false;
+    }
+    if is_luhn_number(tok) {
+        out.push_str("<card>");
+        return false;
+    }
     if tok.first() == Some(&b'/') {
         return match memchr2(b'?', b'#', tok) {
             Some(cut) => {
@@ -229,6 +237,85 @@ fn scrub_token(tok: &[u8], bits: u8, out: &mut String) -> bool {
     }
     scrub_word(tok, out);
     false
+}
+
+/// A MAC address written with dashes: six pairs of hex digits (`00-1A-2B-3C-4D-5E`).
+fn is_dashed_mac(tok: &[u8]) -> bool {
+    tok.len() == 17
+        && tok.chunks(3).all(|c| match c {
+            [a, b, rest @ ..] => {
+                a.is_ascii_hexdigit() && b.is_ascii_hexdigit() && matches!(rest, [] | [b'-'])
+            }
+            _ => false,
+        })
+}
+
+/// A card-number-like digit run (policy: payment data never in logs): 13 to 19 digits,
+/// optionally grouped with `-`, that pass the Luhn check. IMEIs (15 digits, Luhn) match too.
+fn is_luhn_number(tok: &[u8]) -> bool {
+    if !tok.first().is_some_and(u8::is_ascii_digit)
+        || !tok.iter().all(|b| b.is_ascii_digit() || *b == b'-')
+    {
+        return false;
+    }
+    let digits = tok.iter().filter(|b| b.is_ascii_digit()).count();
+    if !(13..=19).contains(&digits) {
+        return false;
+    }
+    let sum: u32 = tok
+        .iter()
+        .rev()
+        .filter(|b| b.is_ascii_digit())
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let d2 = d * 2;
+                if d2 > 9 { d2 - 9 } else { d2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Key names whose value is a secret: the next token after `KEY=`, `KEY:`, `"KEY":` is
+/// replaced by `<secret>` whatever it looks like.
+fn is_secret_key(tok: &[u8]) -> bool {
+    const KEYS: [&[u8]; 14] = [
+        b"password",
+        b"passwd",
+        b"pwd",
+        b"pass",
+        b"secret",
+        b"client_secret",
+        b"token",
+        b"access_token",
+        b"refresh_token",
+        b"api_key",
+        b"apikey",
+        b"api-key",
+        b"auth",
+        b"authorization",
+    ];
+    let name = tok.strip_suffix(b":").unwrap_or(tok);
+    // Cheap pre-check: every key is 3–13 bytes and starts with one of these letters.
+    let first = name.first().map(u8::to_ascii_lowercase);
+    (3..=13).contains(&name.len())
+        && matches!(first, Some(b'p' | b's' | b't' | b'a' | b'c' | b'r'))
+        && KEYS.iter().any(|k| name.eq_ignore_ascii_case(k))
+}
+
+/// After a secret key: does a `=` or `:` follow (possibly after a closing quote and spaces),
+/// or does the key token itself end with `:`?
+fn assigns_value(tok: &[u8], rest: &[u8]) -> bool {
+    if tok.ends_with(b":") {
+        return true;
+    }
+    rest.iter()
+        .find(|b| !matches!(b, b'"' | b'\'' | b' '))
+        .is_some_and(|b| matches!(b, b'=' | b':'))
 }
 
 /// Three or more ':' between hex digits only (`2001:db8:2ce:1`, `00:1a:2b:3c:4d:5e`), which
@@ -289,6 +376,8 @@ pub fn scrub_text(input: &[u8], max_len: usize, out: &mut String) {
     };
     let (window, mut truncated) = scan_window(input);
     let mut i = 0;
+    // The next real token is a secret: it follows `password=`, `"token": `, `Bearer `, …
+    let mut secret_next = false;
     while i < window.len() && out.len() <= max_len {
         if is_delim_at(window, i) {
             push_delim(window[i], out);
@@ -296,7 +385,20 @@ pub fn scrub_text(input: &[u8], max_len: usize, out: &mut String) {
             continue;
         }
         let (j, bits) = scan_token(window, i);
-        i = if scrub_token(&window[i..j], bits, out) {
+        let tok = &window[i..j];
+        let scheme = tok.eq_ignore_ascii_case(b"bearer") || tok.eq_ignore_ascii_case(b"basic");
+        if secret_next && !scheme && !tok.iter().all(|b| matches!(b, b':' | b'=')) {
+            secret_next = false;
+            out.push_str("<secret>");
+            i = j;
+            continue;
+        }
+        if (is_secret_key(tok) && assigns_value(tok, window.get(j..).unwrap_or_default()))
+            || (tok.eq_ignore_ascii_case(b"bearer") && window.get(j) == Some(&b' '))
+        {
+            secret_next = true;
+        }
+        i = if scrub_token(tok, bits, out) {
             hard_end(window, j)
         } else {
             j
@@ -327,6 +429,39 @@ mod tests {
 
     fn s(input: &str) -> String {
         scrub(input.as_bytes())
+    }
+
+    #[test]
+    fn secrets_cards_and_macs() {
+        assert_eq!(
+            s("login password=hunter2 user=bob"),
+            "login password=<secret> user=bob"
+        );
+        assert_eq!(
+            s(r#"{"token": "abc", "n": 1}"#),
+            r#"{"token": "<secret>", "n": 1}"#
+        );
+        assert_eq!(s("pwd: hunter2 ok"), "pwd: <secret> ok");
+        assert_eq!(
+            s("Authorization: Bearer abcdefghijklmnop123"),
+            "Authorization: Bearer <secret>"
+        );
+        assert_eq!(
+            s("authorization=Basic dXNlcjpwYXNz"),
+            "authorization=Basic <secret>"
+        );
+        assert_eq!(s("header Bearer abc.def now"), "header Bearer <secret> now");
+        assert_eq!(s("password reset requested"), "password reset requested");
+        assert_eq!(
+            s("card 4111-1111-1111-1111 and imei 490154203237518"),
+            "card <card> and imei <card>"
+        );
+        assert_eq!(
+            s("order 1234567890123 shipped"),
+            "order 1234567890123 shipped"
+        );
+        assert_eq!(s("nic 00-1A-2B-3C-4D-5E up"), "nic <mac> up");
+        assert_eq!(s("range 10-20-30"), "range 10-20-30");
     }
 
     #[test]
@@ -491,7 +626,7 @@ mod tests {
         assert_eq!(s("550e8400-e29b-41d4-a716-446655440000"), "<uuid>");
         assert_eq!(s("id:550E8400-E29B-41D4-A716-446655440000"), "<uuid>");
         assert_eq!(s("deadbeefdeadbeef"), "<token>");
-        assert_eq!(s("Bearer abcDEF123ghiJKL456mno"), "Bearer <token>");
+        assert_eq!(s("Bearer abcDEF123ghiJKL456mno"), "Bearer <secret>");
         assert_eq!(s("sid=dGhpcyBpcyBhIHNlY3JldA=="), "sid=<token>==");
         assert_eq!(s("key=ab+cd/ef12GH34ij56KL78"), "key=<token>");
         assert_eq!(
