@@ -47,8 +47,18 @@ pub fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Microseconds since the epoch of a validated civil date and time (UTC).
-fn to_micros(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<i64> {
+/// Microseconds since the epoch of a validated civil date and time (UTC); `None` for a date
+/// or time that does not exist. A leap second (`:60`) is folded into the last microsecond of
+/// its minute.
+pub fn civil_to_micros(
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    frac_micros: u32,
+) -> Option<i64> {
     if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
         return None;
     }
@@ -68,10 +78,10 @@ fn to_micros(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32)
 
 /// First instant after the range of valid event times (year 10000): partition names have
 /// four-digit years.
-const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
+pub const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
 
 /// Event times before 1970 or from year 10000 on are not plausible log times.
-fn in_range(t: i64) -> Option<i64> {
+pub fn plausible_time(t: i64) -> Option<i64> {
     (0..END_OF_TIME).contains(&t).then_some(t)
 }
 
@@ -139,26 +149,18 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    in_range(to_micros(y, mo, d, h, mi, s, frac)? - offset_secs * MICROS_PER_SECOND)
+    plausible_time(civil_to_micros(y, mo, d, h, mi, s, frac)? - offset_secs * MICROS_PER_SECOND)
 }
 
+/// English month abbreviations, as CLF, syslog and strftime's `%b` write them.
+pub const MONTH_ABBREVS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Month number (1-12) of an abbreviation written exactly as in [`MONTH_ABBREVS`].
 fn month_from_abbrev(b: &[u8]) -> Option<u32> {
-    let m = match b {
-        b"Jan" => 1,
-        b"Feb" => 2,
-        b"Mar" => 3,
-        b"Apr" => 4,
-        b"May" => 5,
-        b"Jun" => 6,
-        b"Jul" => 7,
-        b"Aug" => 8,
-        b"Sep" => 9,
-        b"Oct" => 10,
-        b"Nov" => 11,
-        b"Dec" => 12,
-        _ => return None,
-    };
-    Some(m)
+    let i = MONTH_ABBREVS.iter().position(|m| m[..] == *b)?;
+    u32::try_from(i + 1).ok()
 }
 
 /// Parses the Common Log Format time, `10/Oct/2000:13:55:36 -0700` (the part between the
@@ -205,7 +207,7 @@ pub fn parse_clf_time(b: &[u8]) -> Option<i64> {
     }
     let off = (oh * 3600 + om * 60) as i64;
     let off = if sign == b'-' { -off } else { off };
-    in_range(to_micros(y, mo, d, h, mi, s, frac)? - off * MICROS_PER_SECOND)
+    plausible_time(civil_to_micros(y, mo, d, h, mi, s, frac)? - off * MICROS_PER_SECOND)
 }
 
 /// An hour partition: whole hours since the Unix epoch, UTC.

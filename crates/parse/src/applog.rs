@@ -56,7 +56,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use logveil_model::QuarantineReason;
-use logveil_model::time::{MICROS_PER_SECOND, parse_rfc3339};
+use logveil_model::time::{END_OF_TIME, parse_rfc3339, plausible_time};
 
 use crate::error::ParseError;
 use crate::logfmt::{self, LogfmtValue};
@@ -607,13 +607,6 @@ fn duration_ms(s: &str) -> Option<f64> {
 // ---------------------------------------------------------------------------------------------
 // Timestamps
 
-/// First instant of year 10000 (as in `logveil_model::time`).
-const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
-
-fn in_range(t: i64) -> Option<i64> {
-    (0..END_OF_TIME).contains(&t).then_some(t)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Unit {
     Seconds,
@@ -709,7 +702,7 @@ fn unix_time(s: &str, unit: Option<Unit>) -> Option<i64> {
         } else {
             micros + f
         };
-        return in_range(i64::try_from(micros).ok()?);
+        return plausible_time(i64::try_from(micros).ok()?);
     }
     let v: f64 = s.parse().ok()?;
     if !v.is_finite() || v < 0.0 {
@@ -720,7 +713,7 @@ fn unix_time(s: &str, unit: Option<Unit>) -> Option<i64> {
     if micros >= END_OF_TIME as f64 {
         return None;
     }
-    in_range(micros as i64)
+    plausible_time(micros as i64)
 }
 
 /// A small stack buffer for rewriting an ISO 8601 timestamp into RFC 3339.

@@ -64,7 +64,10 @@
 //! [`QuarantineReason::Malformed`], with the byte offset. Errors never hold input bytes.
 
 use logveil_model::QuarantineReason;
-use logveil_model::time::{MICROS_PER_SECOND, days_from_civil, parse_clf_time, parse_rfc3339};
+use logveil_model::time::{
+    END_OF_TIME, MICROS_PER_SECOND, MONTH_ABBREVS, civil_to_micros, parse_clf_time, parse_rfc3339,
+    plausible_time,
+};
 
 use crate::access::{
     AccessLine, BYTES_EXPECTED, CLF_EXPECTED, Request, STATUS_EXPECTED, bytes_value,
@@ -636,7 +639,7 @@ impl Kind {
             Kind::TimeEpoch(digits) => {
                 out.ts_micros = scaled_decimal(value, *digits)
                     .and_then(|t| i64::try_from(t).ok())
-                    .filter(|&t| t < end_of_time())
+                    .filter(|&t| t < END_OF_TIME)
                     .ok_or_else(|| bad_ts(vcol, "an epoch time like 1700000000.123"))?;
             }
             Kind::TimeStrftime(pieces) => {
@@ -670,11 +673,6 @@ impl Kind {
         }
         Ok(())
     }
-}
-
-/// The first instant of year 10000, in µs: times must be before it.
-fn end_of_time() -> i64 {
-    days_from_civil(10_000, 1, 1) * 86_400 * MICROS_PER_SECOND
 }
 
 /// An unsigned decimal with an optional fraction (`12`, `0.123`), times 10^`digits`;
@@ -740,24 +738,9 @@ fn two_digits(b: &[u8], at: usize) -> Option<u32> {
         .then(|| u32::from(a - b'0') * 10 + u32::from(c - b'0'))
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
 /// Matches a strftime layout at the start of `b`; returns the time (µs, UTC) and the number
 /// of bytes matched.
 fn match_pattern(pieces: &[Piece], b: &[u8]) -> Option<(i64, usize)> {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
     let (mut y, mut mo, mut d, mut h, mut mi, mut s, mut off) = (0i64, 0u32, 0u32, 0, 0, 0, 0i64);
     let mut i = 0usize;
     for p in pieces {
@@ -778,7 +761,7 @@ fn match_pattern(pieces: &[Piece], b: &[u8]) -> Option<(i64, usize)> {
             }
             Piece::MonthAbbr => {
                 let name = b.get(i..i + 3)?;
-                let idx = MONTHS.iter().position(|m| &m[..] == name)?;
+                let idx = MONTH_ABBREVS.iter().position(|m| &m[..] == name)?;
                 mo = u32::try_from(idx).ok()? + 1;
                 i += 3;
             }
@@ -820,22 +803,8 @@ fn match_pattern(pieces: &[Piece], b: &[u8]) -> Option<(i64, usize)> {
             }
         }
     }
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
-        return None;
-    }
-    // A leap second is folded into the last microsecond of its minute, as elsewhere.
-    let (s, frac) = match s {
-        60 => (59, 999_999),
-        0..=59 => (s, 0),
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400
-        + i64::from(h) * 3_600
-        + i64::from(mi) * 60
-        + i64::from(s)
-        - off;
-    let ts = secs * MICROS_PER_SECOND + frac;
-    (0..end_of_time()).contains(&ts).then_some((ts, i))
+    let ts = civil_to_micros(y, mo, d, h, mi, s, 0)? - off * MICROS_PER_SECOND;
+    plausible_time(ts).map(|ts| (ts, i))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ use std::cell::Cell;
 use std::fmt;
 
 use logveil_model::QuarantineReason;
-use logveil_model::time::{MICROS_PER_SECOND, parse_clf_time, parse_rfc3339};
+use logveil_model::time::{END_OF_TIME, MICROS_PER_SECOND, parse_clf_time, parse_rfc3339};
 use memchr::{memchr, memchr2};
 use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -160,10 +160,6 @@ pub fn parse_proxy(line: &[u8], format: ProxyFormat) -> Result<ProxyRecord<'_>, 
 // ---------------------------------------------------------------------------------------------
 // Squid native format
 // ---------------------------------------------------------------------------------------------
-
-/// First instant of year 10000, in µs since the epoch: times from then on are rejected, as
-/// [`logveil_model::time`] does.
-const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
 
 /// Parses one line of Squid's native `access.log` format (see the module docs).
 ///

@@ -78,7 +78,7 @@ use std::borrow::Cow;
 use logveil_model::QuarantineReason;
 use logveil_model::time::parse_rfc3339;
 use logveil_model::time::{
-    MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil, days_in_month,
+    END_OF_TIME, MICROS_PER_DAY, MICROS_PER_SECOND, MONTH_ABBREVS, civil_from_days, civil_to_micros,
 };
 use memchr::{memchr, memchr3, memrchr};
 
@@ -303,9 +303,6 @@ fn num(b: &[u8]) -> Option<u32> {
         c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
     })
 }
-
-/// First instant of year 10000: later event times are not plausible.
-const END_OF_TIME: i64 = 253_402_300_800 * MICROS_PER_SECOND;
 
 // ---------------------------------------------------------------------------------------------
 // RFC 5424
@@ -895,11 +892,9 @@ struct BsdTime {
 }
 
 fn month_ci(b: &[u8]) -> Option<u32> {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-        b"dec",
-    ];
-    let pos = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(b))?;
+    let pos = MONTH_ABBREVS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(b))?;
     u32::try_from(pos + 1).ok()
 }
 
@@ -976,20 +971,8 @@ fn bsd_timestamp(b: &[u8]) -> Option<(BsdTime, usize)> {
 /// if the date does not exist in that year. A leap second (`:60`) is folded into the last
 /// microsecond of its minute, as [`logveil_model::time`] does.
 fn local_to_utc(y: i64, t: &BsdTime, offset_secs: i32) -> Option<i64> {
-    if t.day > days_in_month(y, t.month) {
-        return None;
-    }
-    let (second, micros) = if t.second == 60 {
-        (59, 999_999)
-    } else {
-        (t.second, t.micros)
-    };
-    let secs = days_from_civil(y, t.month, t.day)
-        .checked_mul(86_400)?
-        .checked_add(i64::from(t.hour * 3600 + t.minute * 60 + second))?
-        .checked_sub(i64::from(offset_secs))?;
-    secs.checked_mul(MICROS_PER_SECOND)?
-        .checked_add(i64::from(micros))
+    civil_to_micros(y, t.month, t.day, t.hour, t.minute, t.second, t.micros)?
+        .checked_sub(i64::from(offset_secs) * MICROS_PER_SECOND)
 }
 
 /// The year that puts `t` closest before the reference, up to 31 days after it.

@@ -156,6 +156,13 @@ impl Network {
     }
 }
 
+/// Shows the network text (already truncated: no whole address).
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 struct FixedBuf<'a> {
     buf: &'a mut [u8; 48],
     len: usize,

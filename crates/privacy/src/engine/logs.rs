@@ -30,12 +30,6 @@ pub struct ProxyFacts {
     pub network: Network,
 }
 
-impl std::fmt::Debug for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Scratch buffers for the record kinds of this module.
 #[derive(Default)]
 pub(super) struct LogScratch {
@@ -52,49 +46,19 @@ pub(super) struct LogScratch {
 /// (`ip-10-0-0-1`, `c-73-15-2-9.hsd1…`), or a MAC address (six hex pairs joined by `:` or `-`,
 /// or twelve hex digits in a row).
 fn embeds_address(s: &[u8]) -> bool {
-    let mut digit_groups = 0;
-    let mut run = 0;
-    let mut hex_pairs = 0;
-    let mut hex_run = 0;
-    let mut prev_sep = true;
-    for &b in s.iter().chain(std::iter::once(&b' ')) {
-        // IPv4-like digit groups.
-        if b.is_ascii_digit() {
-            run += 1;
-        } else {
-            if (1..=3).contains(&run) && prev_sep {
-                digit_groups += 1;
-                if digit_groups == 4 {
-                    return true;
-                }
-            } else if run > 0 || !matches!(b, b'-' | b'.' | b'_') {
-                digit_groups = 0;
-            }
-            if !matches!(b, b'-' | b'.' | b'_') {
-                digit_groups = 0;
-            }
-            prev_sep = matches!(b, b'-' | b'.' | b'_') || run == 0;
-            run = 0;
-        }
-        // MAC-like hex pairs.
-        if b.is_ascii_hexdigit() {
-            hex_run += 1;
-            if hex_run >= 12 {
-                return true;
-            }
-        } else {
-            if hex_run == 2 && matches!(b, b':' | b'-' | b' ') {
-                hex_pairs += 1;
-                if hex_pairs == 6 {
-                    return true;
-                }
-            } else {
-                hex_pairs = 0;
-            }
-            hex_run = 0;
-        }
+    /// `n` consecutive parts (split at `seps`) that all satisfy `part`.
+    fn run_of(s: &[u8], seps: &[u8], n: usize, part: impl Fn(&[u8]) -> bool) -> bool {
+        let mut run = 0;
+        s.split(|b| seps.contains(b)).any(|p| {
+            run = if part(p) { run + 1 } else { 0 };
+            run >= n
+        })
     }
-    false
+    let octet = |p: &[u8]| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit);
+    let hex_pair = |p: &[u8]| p.len() == 2 && p.iter().all(u8::is_ascii_hexdigit);
+    run_of(s, b"-._", 4, octet)
+        || run_of(s, b":-", 6, hex_pair)
+        || s.split(|b| !b.is_ascii_hexdigit()).any(|r| r.len() >= 12)
 }
 
 /// A header token (hostname, app name, process or message id) kept as written when it is a
