@@ -187,7 +187,7 @@ impl Pipeline {
                     .settings()
                     .resolve(&s.name, &inputs)
                     .with_context(|| format!("source {}", s.name))?;
-                notes.extend(note);
+                notes.extend(note.map(|n| format!("{}: {n}", s.name)));
                 let kind = parser.kind();
                 let name = s
                     .dataset

@@ -307,10 +307,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         .resolve(source, &inputs)
         .map_err(|e| usage(format!("{e:#}")))?;
     if let Some(n) = note {
-        eprintln!(
-            "logveil: {}",
-            n.split_once(": ").map_or(n.as_str(), |(_, n)| n)
-        );
+        eprintln!("logveil: {n}");
     }
     let kind = parser.kind();
     let name = a

@@ -194,10 +194,7 @@ impl SourceSettings {
             ),
             (Some(Format::Auto), None) => {
                 let (f, why) = sniff(inputs)?;
-                note = Some(format!(
-                    "{source}: --format auto chose {} ({why})",
-                    f.name()
-                ));
+                note = Some(format!("--format auto chose {} ({why})", f.name()));
                 f
             }
             (Some(f), None) => f,
