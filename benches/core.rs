@@ -14,8 +14,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logveil_fixtures::{AccessFormat, Config};
 use logveil_parse::access::{AccessFormat as Fmt, parse_access};
+use logveil_privacy::keys::Algorithm;
 use logveil_privacy::pseudonym::{IpCache, Pseudonymiser, Truncation};
-use logveil_privacy::{Engine, EngineConfig, Key, Outcome};
+use logveil_privacy::{Engine, EngineConfig, Key, KeyRing, Outcome};
 use logveil_sink::{AccessBuilder, RowBuilder};
 use std::hint::black_box;
 
@@ -76,6 +77,18 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+    let hmac = Pseudonymiser::new(
+        &Key::generate(Algorithm::HmacSha256, None, String::new()).expect("randomness"),
+    );
+    g.bench_function("ip_uncached_hmac_sha256", |b| {
+        b.iter(|| {
+            for cl in &clients {
+                if let Some(ip) = logveil_privacy::pseudonym::parse_ip(cl) {
+                    black_box(hmac.ip_pseudonym(ip));
+                }
+            }
+        })
+    });
     g.bench_function("ip_cached", |b| {
         let mut cache = IpCache::new(1 << 16);
         b.iter(|| {
@@ -89,7 +102,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("access", |b| {
-        let mut engine = Engine::new(&key, EngineConfig::default());
+        let mut engine = Engine::new(&KeyRing::development(), EngineConfig::default());
         b.iter(|| {
             let mut kept = 0u64;
             for l in &lines {
@@ -108,7 +121,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     g.sample_size(20);
     g.bench_function("access_parquet_zstd", |b| {
-        let mut engine = Engine::new(&key, EngineConfig::default());
+        let mut engine = Engine::new(&KeyRing::development(), EngineConfig::default());
         b.iter(|| {
             let mut builder = AccessBuilder::with_capacity(64 * 1024);
             let props = parquet::file::properties::WriterProperties::builder()

@@ -235,10 +235,10 @@ fn keys_are_required_and_must_be_private() {
         assert!(!text(&o.stderr).contains(&hex[..16]));
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    // keygen refuses to overwrite, rotates on request.
+    // keygen refuses to overwrite; `keys rotate` adds an epoch.
     let o = run(bin().args(["keygen", "--out"]).arg(&keys));
     assert_eq!(o.status.code(), Some(2));
-    ok(bin().args(["keygen", "--rotate", "--out"]).arg(&keys));
+    ok(bin().args(["keys", "rotate", "--keys"]).arg(&keys));
 
     let o = ok(bin()
         .args([

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
+use logveil_model::HourKey;
 use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow};
 use logveil_parse::access::{AccessFormat, parse_access};
 use logveil_parse::applog::{AppFormat, AppMapping, AppParser};
@@ -18,7 +19,7 @@ use logveil_parse::custom::LogFormat;
 use logveil_parse::proxy::{ProxyFormat, parse_proxy};
 use logveil_parse::session::parse_session;
 use logveil_parse::syslog::{SyslogMode, SyslogOptions, parse_syslog, strip_octet_count};
-use logveil_privacy::{Engine, EngineConfig, Key, Outcome, ProxyAggregator, scrub};
+use logveil_privacy::{Engine, EngineConfig, KeyRing, Outcome, ProxyAggregator, scrub};
 use logveil_sink::{
     AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
     QuarantineBuilder, RowBuilder, RunInfo, SessionBuilder, SinkConfig, Storage, SyslogBuilder,
@@ -336,14 +337,21 @@ impl<'r> Worker<'r> {
                     logveil_model::SCHEMA_VERSION.to_string(),
                 ),
                 KeyValue::new("logveil.dataset".into(), dataset.name.clone()),
-                KeyValue::new("logveil.key_id".into(), ctx.key.id().to_string()),
                 KeyValue::new(
                     "logveil.dev_key".into(),
-                    ctx.key.is_development().to_string(),
+                    ctx.ring.is_development().to_string(),
                 ),
                 KeyValue::new("logveil.run_id".into(), ctx.run_id.clone()),
             ]
         };
+        // Every partition lies in one key epoch: its files name that epoch's key.
+        let ring = Arc::new(ctx.ring.clone());
+        let key_footer: logveil_sink::PartitionFooter = Arc::new(move |hour: HourKey| {
+            vec![KeyValue::new(
+                "logveil.key_id".into(),
+                ring.key_at(hour.start_micros()).id().to_string(),
+            )]
+        });
         let opts = &ctx.opts;
         macro_rules! writer {
             () => {
@@ -354,6 +362,7 @@ impl<'r> Worker<'r> {
                     prefix.clone(),
                     footer(&job.dataset),
                 )
+                .with_partition_footer(key_footer.clone())
             };
         }
         let (parser, data, quarantine_text) = match &job.parser {
@@ -425,7 +434,7 @@ impl<'r> Worker<'r> {
         Worker {
             job,
             opts,
-            engine: Engine::new(&ctx.key, opts.engine),
+            engine: Engine::new(&ctx.ring, opts.engine),
             parser,
             data,
             quarantine: PartitionWriter::new(
@@ -434,7 +443,8 @@ impl<'r> Worker<'r> {
                 qcfg,
                 prefix,
                 footer(&opts.quarantine),
-            ),
+            )
+            .with_partition_footer(key_footer),
             quarantine_text,
             counts: Counts::default(),
             written: 0,
@@ -539,7 +549,7 @@ impl<'r> Worker<'r> {
                     Outcome::Keep(facts) => {
                         if agg.is_full() {
                             let written = &mut self.written;
-                            agg.drain(engine.key_id(), |row| {
+                            agg.drain(engine.key_ids(), |row| {
                                 *written += 1;
                                 w.push(row)
                             })?;
@@ -610,7 +620,7 @@ impl<'r> Worker<'r> {
             DataWriter::App(w) => w.finish()?,
             DataWriter::Proxy(mut w, mut agg) => {
                 let written = &mut self.written;
-                agg.drain(self.engine.key_id(), |row| {
+                agg.drain(self.engine.key_ids(), |row| {
                     *written += 1;
                     w.push(row)
                 })?;
@@ -731,7 +741,7 @@ fn sanitize(name: &str) -> String {
 /// Everything a run shares.
 pub struct RunContext {
     pub storage: Storage,
-    pub key: Key,
+    pub ring: KeyRing,
     pub run_id: String,
     pub now_micros: i64,
     pub opts: RunOptions,
@@ -770,8 +780,13 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
     }
     let run = RunInfo {
         run_id: ctx.run_id.clone(),
-        key_ids: vec![ctx.key.id().to_string()],
-        dev_key: ctx.key.is_development(),
+        key_epochs: ctx
+            .ring
+            .epochs()
+            .into_iter()
+            .map(|e| (e.from, e.key_id))
+            .collect(),
+        dev_key: ctx.ring.is_development(),
         now_micros: ctx.now_micros,
     };
     counts.files = (data.len() + quarantine.len()) as u64;

@@ -7,6 +7,7 @@
 mod config;
 mod generate;
 mod ingest;
+mod keys_cmd;
 mod sources;
 mod summary;
 
@@ -20,7 +21,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logveil_model::time::format_rfc3339;
 use logveil_privacy::pseudonym::Truncation;
-use logveil_privacy::{EngineConfig, Key, KeyRing};
+use logveil_privacy::{EngineConfig, KeyRing};
 use logveil_sink::{DatasetSpec, Storage};
 use logveil_source::Input;
 
@@ -47,8 +48,14 @@ enum Command {
     Ingest(Box<IngestArgs>),
     /// Run a pipeline described by a TOML file (see docs/CONFIGURATION.md).
     Run(RunArgs),
-    /// Create a key ring (mode 0600), or add a new active key to one with --rotate.
-    Keygen(KeygenArgs),
+    /// Create a key ring (mode 0600) with one key, and its audit log.
+    Keygen(keys_cmd::KeygenArgs),
+    /// Key epochs: list, rotate, shred (crypto-shredding of old epochs).
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Retention: legal holds (the partition sweep follows).
+    #[command(subcommand)]
+    Retention(keys_cmd::RetentionCommand),
     /// Generate synthetic logs for demos, tests and benchmarks.
     Generate(generate::GenerateArgs),
 }
@@ -140,16 +147,6 @@ struct RunArgs {
     run: CommonRunArgs,
 }
 
-#[derive(Args)]
-struct KeygenArgs {
-    /// Where to write the key ring.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Add a new active key to an existing ring (old keys stay, for data-subject requests).
-    #[arg(long)]
-    rotate: bool,
-}
-
 /// An error in how logveil was invoked or configured (exit code 2).
 #[derive(Debug)]
 struct UsageError(String);
@@ -162,7 +159,7 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
@@ -177,7 +174,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(a) => cmd_ingest(*a),
         Command::Run(a) => cmd_run(a),
-        Command::Keygen(a) => cmd_keygen(a),
+        Command::Keygen(a) => keys_cmd::cmd_keygen(a),
+        Command::Keys(a) => keys_cmd::cmd_keys(a),
+        Command::Retention(a) => keys_cmd::cmd_retention(a),
         Command::Generate(a) => generate::run(a),
     };
     match result {
@@ -194,7 +193,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -211,16 +210,16 @@ fn new_run_id(now: i64) -> String {
     format!("{ts}-{:02x}{:02x}{:02x}", r[0], r[1], r[2])
 }
 
-fn load_key(keys: Option<&Path>, dev_key: bool) -> Result<Key> {
+fn load_ring(keys: Option<&Path>, dev_key: bool) -> Result<KeyRing> {
     match (keys, dev_key) {
-        (Some(p), _) => Ok(KeyRing::load(p)?.active().clone()),
+        (Some(p), _) => Ok(KeyRing::load(p)?),
         (None, true) => {
             eprintln!(
                 "logveil: WARNING: using the public DEVELOPMENT key. Pseudonyms made with it can be recomputed by anyone\n\
                  logveil: WARNING: who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data;\n\
                  logveil: WARNING: create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json."
             );
-            Ok(Key::development())
+            Ok(KeyRing::development())
         }
         (None, false) => Err(usage(
             "no keys: pass --keys FILE (create one with `logveil keygen --out FILE`), or --dev-key for a demo",
@@ -235,31 +234,6 @@ fn threads(requested: Option<usize>) -> usize {
             .map(|n| n.get())
             .unwrap_or(1),
     }
-}
-
-fn cmd_keygen(a: KeygenArgs) -> Result<()> {
-    let created = format_rfc3339(now_micros() - now_micros() % 1_000_000);
-    let key = Key::generate(created)?;
-    let id = key.id().to_string();
-    let ring = if a.out.exists() {
-        if !a.rotate {
-            return Err(logveil_privacy::KeyError::Exists {
-                path: a.out.clone(),
-            }
-            .into());
-        }
-        let mut ring = KeyRing::load(&a.out)?;
-        ring.rotate(key);
-        ring
-    } else {
-        KeyRing::new(key)
-    };
-    ring.save(&a.out)?;
-    eprintln!(
-        "logveil: wrote key ring {} (active key id {id}, mode 0600)",
-        a.out.display()
-    );
-    Ok(())
 }
 
 fn run_options(c: &CommonRunArgs, threads_conf: Option<usize>, trunc: Truncation) -> RunOptions {
@@ -322,7 +296,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         dataset.retention_days = d;
         dataset.retention_explicit = true;
     }
-    let key = load_key(a.keys.keys.as_deref(), a.keys.dev_key)?;
+    let ring = load_ring(a.keys.keys.as_deref(), a.keys.dev_key)?;
     let job = Job {
         index: 0,
         name: name.clone(),
@@ -335,7 +309,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         ipv6_prefix: a.ipv6_prefix,
     };
     let opts = run_options(&a.run, None, trunc);
-    execute(&a.out, key, opts, &[job], &a.run)
+    execute(&a.out, ring, opts, &[job], &a.run)
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {
@@ -346,19 +320,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     for n in notes {
         eprintln!("logveil: {n}");
     }
-    let key = load_key(p.keys.file.as_deref(), p.keys.dev_key)?;
+    let ring = load_ring(p.keys.file.as_deref(), p.keys.dev_key)?;
     let trunc = Truncation {
         ipv4_prefix: p.privacy.ipv4_prefix,
         ipv6_prefix: p.privacy.ipv6_prefix,
     };
     let mut opts = run_options(&a.run, p.runtime.threads, trunc);
     opts.quarantine = p.dataset("_quarantine", logveil_model::DatasetKind::Quarantine);
-    execute(&p.output.root, key, opts, &jobs, &a.run)
+    execute(&p.output.root, ring, opts, &jobs, &a.run)
 }
 
 fn execute(
     root: &Path,
-    key: Key,
+    ring: KeyRing,
     mut opts: RunOptions,
     jobs: &[Job],
     c: &CommonRunArgs,
@@ -386,7 +360,7 @@ fn execute(
     let now = now_micros();
     let ctx = RunContext {
         storage,
-        key,
+        ring,
         run_id: new_run_id(now),
         now_micros: now,
         opts,

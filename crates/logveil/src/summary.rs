@@ -22,7 +22,10 @@ pub struct Summary {
     pub lines_per_second: f64,
     pub bytes_read: u64,
     pub run_id: String,
+    /// Key of the current epoch (the one new events are pseudonymised with).
     pub key_id: String,
+    /// Keys of the epochs of the partitions written.
+    pub key_ids: Vec<String>,
     pub dev_key: bool,
     pub output: String,
 }
@@ -51,8 +54,18 @@ impl Summary {
             },
             bytes_read: c.bytes_read,
             run_id: ctx.run_id.clone(),
-            key_id: ctx.key.id().to_string(),
-            dev_key: ctx.key.is_development(),
+            key_id: ctx.ring.key_at(ctx.now_micros).id().to_string(),
+            key_ids: c
+                .partitions
+                .iter()
+                .map(|(_, hour)| {
+                    let start = logveil_model::HourKey(*hour).start_micros();
+                    ctx.ring.key_at(start).id().to_string()
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            dev_key: ctx.ring.is_development(),
             output: ctx.storage.label().to_string(),
         }
     }

@@ -8,16 +8,24 @@ pub enum DropReason {
     ProxyTraffic,
     /// A session event without statistics consent (or without a consent object at all).
     NoStatisticsConsent,
+    /// The key of the event's epoch was shredded: the event is older than any data that may
+    /// still be linked, and nothing may be pseudonymised under another epoch's key.
+    KeyShredded,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 2] = [DropReason::ProxyTraffic, DropReason::NoStatisticsConsent];
+    pub const ALL: [DropReason; 3] = [
+        DropReason::ProxyTraffic,
+        DropReason::NoStatisticsConsent,
+        DropReason::KeyShredded,
+    ];
 
     /// Stable snake_case name used in summaries and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::ProxyTraffic => "proxy_traffic",
             DropReason::NoStatisticsConsent => "no_statistics_consent",
+            DropReason::KeyShredded => "key_shredded",
         }
     }
 }

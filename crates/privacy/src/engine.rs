@@ -14,7 +14,7 @@ mod logs;
 
 pub use logs::{MAX_ATTRIBUTE_BYTES, MAX_MESSAGE_BYTES, ProxyFacts, normalise_level};
 
-use crate::keys::Key;
+use crate::keys::KeyRing;
 use crate::pseudonym::{IdKind, IpCache, IpFacts, Pseudonym, Pseudonymiser, Truncation};
 use crate::ua::UaCache;
 use crate::{scrub, url};
@@ -114,32 +114,113 @@ fn protocol_str(p: &[u8]) -> Option<&str> {
     if ok { ascii_str(p) } else { None }
 }
 
+/// One key epoch as the engine sees it.
+struct EpochSlot {
+    from: i64,
+    to: i64,
+    /// `None` once the key was shredded: events of the epoch are dropped.
+    pseudonymiser: Option<Pseudonymiser>,
+}
+
 /// Per-worker privacy engine.
 pub struct Engine {
+    epochs: Vec<EpochSlot>,
+    key_ids: Vec<String>,
+    /// The epoch of the record being processed, and whether its key is live.
+    cur: usize,
+    live: bool,
+    /// The current epoch's pseudonymiser (a copy; epochs change rarely).
     pseudonymiser: Pseudonymiser,
     dev_key: bool,
     cfg: EngineConfig,
+    /// Address cache of the current epoch, and of the one before (events near an epoch
+    /// boundary arrive interleaved).
     ips: IpCache,
+    ips_prev: (usize, IpCache),
     uas: UaCache,
     s: Scratch,
     l: logs::LogScratch,
 }
 
 impl Engine {
-    pub fn new(key: &Key, cfg: EngineConfig) -> Engine {
+    pub fn new(ring: &KeyRing, cfg: EngineConfig) -> Engine {
+        let epochs: Vec<EpochSlot> = ring
+            .epochs()
+            .iter()
+            .zip(ring.keys())
+            .map(|(e, k)| EpochSlot {
+                from: e.from,
+                to: e.to,
+                pseudonymiser: Pseudonymiser::try_new(k),
+            })
+            .collect();
+        let cur = epochs.len() - 1;
+        // Until the first record picks its epoch, any live key serves as placeholder.
+        let placeholder = epochs
+            .iter()
+            .rev()
+            .find_map(|e| e.pseudonymiser.clone())
+            .unwrap_or_else(|| Pseudonymiser::new(&crate::keys::Key::development()));
         Engine {
-            pseudonymiser: Pseudonymiser::new(key),
-            dev_key: key.is_development(),
+            live: epochs[cur].pseudonymiser.is_some(),
+            key_ids: ring.keys().iter().map(|k| k.id().to_string()).collect(),
+            epochs,
+            cur,
+            pseudonymiser: placeholder,
+            dev_key: ring.is_development(),
             cfg,
             ips: IpCache::new(cfg.ip_cache_entries),
+            ips_prev: (usize::MAX, IpCache::new(cfg.ip_cache_entries)),
             uas: UaCache::new(cfg.ua_cache_entries),
             s: Scratch::default(),
             l: logs::LogScratch::default(),
         }
     }
 
+    /// Id of the key of the last record's epoch.
     pub fn key_id(&self) -> &str {
-        self.pseudonymiser.key_id()
+        &self.key_ids[self.cur]
+    }
+
+    /// Ids of every epoch's key, oldest first (indexed by [`ProxyFacts::epoch`]).
+    pub fn key_ids(&self) -> &[String] {
+        &self.key_ids
+    }
+
+    /// Makes the epoch holding `ts` current; false if its key was shredded (the record must
+    /// be dropped: nothing may be pseudonymised under another epoch's key).
+    #[inline]
+    fn enter_epoch(&mut self, ts: i64) -> bool {
+        let e = &self.epochs[self.cur];
+        if e.from <= ts && ts < e.to {
+            return self.live;
+        }
+        self.switch_epoch(ts)
+    }
+
+    #[cold]
+    fn switch_epoch(&mut self, ts: i64) -> bool {
+        let i = self
+            .epochs
+            .partition_point(|e| e.from <= ts)
+            .saturating_sub(1);
+        let prev = self.cur;
+        self.cur = i;
+        self.live = match &self.epochs[i].pseudonymiser {
+            Some(p) => {
+                self.pseudonymiser = p.clone();
+                true
+            }
+            None => false,
+        };
+        if self.live {
+            if self.ips_prev.0 != i {
+                self.ips_prev.1.clear();
+            }
+            std::mem::swap(&mut self.ips, &mut self.ips_prev.1);
+            self.ips_prev.0 = prev;
+        }
+        self.live
     }
 
     pub fn is_dev_key(&self) -> bool {
@@ -171,6 +252,9 @@ impl Engine {
             }
             Request::Missing | Request::Raw(_) => (None, false, None),
         };
+        if !self.enter_epoch(line.ts_micros) {
+            return Outcome::Drop(DropReason::KeyShredded);
+        }
         let Some(ip) = self
             .ips
             .lookup(line.client, &self.pseudonymiser, &self.cfg.truncation)
@@ -198,7 +282,7 @@ impl Engine {
             bytes_sent: line.bytes_sent,
             referrer_host: has_ref.then_some(this.s.referrer.as_str()),
             ua: ua.fields(),
-            key_id: this.pseudonymiser.key_id(),
+            key_id: &this.key_ids[this.cur],
             request_time_us: line.request_time_us,
         })
     }
@@ -211,6 +295,9 @@ impl Engine {
         let Some(consent) = ev.consent.filter(|c| c.statistics) else {
             return Outcome::Drop(DropReason::NoStatisticsConsent);
         };
+        if !self.enter_epoch(ev.ts_micros) {
+            return Outcome::Drop(DropReason::KeyShredded);
+        }
         if !safe_token(&ev.event, 64) {
             return Outcome::Quarantine {
                 reason: QuarantineReason::Malformed,
@@ -296,7 +383,7 @@ impl Engine {
             consent_marketing: consent.marketing,
             marketing: std::array::from_fn(|i| marketing[i].then_some(s.marketing[i].as_str())),
             ua: ua.fields(),
-            key_id: this.pseudonymiser.key_id(),
+            key_id: &this.key_ids[this.cur],
         })
     }
 }

@@ -15,5 +15,5 @@ pub mod ua;
 pub mod url;
 
 pub use engine::{Engine, EngineConfig, Outcome, ProxyFacts};
-pub use keys::{Key, KeyError, KeyRing};
+pub use keys::{Algorithm, Epoch, Key, KeyError, KeyRing};
 pub use proxy_usage::ProxyAggregator;

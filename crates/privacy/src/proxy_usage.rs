@@ -97,7 +97,7 @@ impl ProxyAggregator {
     /// Emits every group as a row (in window order) and empties the aggregator.
     pub fn drain<E>(
         &mut self,
-        key_id: &str,
+        key_ids: &[String],
         mut emit: impl FnMut(&ProxyUsageRow<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         // Taking the map also frees its table: a drained aggregator holds no memory.
@@ -119,7 +119,9 @@ impl ProxyAggregator {
                 bytes_out: s.bytes_out,
                 duration_ms_sum: s.duration_ms_sum,
                 duration_ms_max: s.duration_ms_max,
-                key_id,
+                key_id: key_ids
+                    .get(k.facts.epoch as usize)
+                    .map_or("", String::as_str),
             })?;
         }
         Ok(())

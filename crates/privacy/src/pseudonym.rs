@@ -1,16 +1,21 @@
 //! Keyed pseudonyms and network truncation.
 //!
 //! Each identifier kind (IP address, device id, session id, account id) gets its own subkey,
-//! derived from the active key with `blake3::derive_key`, so the same value under two kinds
-//! yields unrelated pseudonyms. A pseudonym is the first 128 bits of the keyed BLAKE3 hash,
-//! written as 32 lower-case hex digits. IP addresses are canonicalised first (IPv4-mapped IPv6
+//! derived from the epoch's key (`blake3::derive_key`, or HMAC-SHA256 of the kind's context for
+//! HMAC keys), so the same value under two kinds yields unrelated pseudonyms. A pseudonym is
+//! the first 128 bits of the keyed hash, written as 32 lower-case hex digits. Subkeys are
+//! zeroised when the pseudonymiser is dropped. IP addresses are canonicalised first (IPv4-mapped IPv6
 //! is IPv4), and truncated to their network (/24 and /48 by default).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::keys::{HEX, Key};
+use hmac::{Hmac, KeyInit, Mac as _};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::keys::{Algorithm, HEX, Key};
 
 /// Identifier kinds with separate subkeys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,25 +54,53 @@ impl std::fmt::Debug for Pseudonym {
     }
 }
 
+/// The keyed hash behind a pseudonymiser, with one subkey per identifier kind.
+#[derive(Clone)]
+enum Mac {
+    Blake3(Zeroizing<[[u8; 32]; 4]>),
+    /// HMAC-SHA256 states already keyed with each subkey (cloned per value: no re-keying).
+    HmacSha256(Box<[Hmac<Sha256>; 4]>),
+}
+
 /// Computes pseudonyms under one key.
 #[derive(Clone)]
 pub struct Pseudonymiser {
     key_id: String,
-    subkeys: [[u8; 32]; 4],
+    mac: Mac,
 }
 
 impl Pseudonymiser {
-    pub fn new(key: &Key) -> Pseudonymiser {
-        let sk = |k: IdKind| blake3::derive_key(k.context(), key.secret());
-        Pseudonymiser {
+    /// A pseudonymiser for `key`, or `None` if the key was shredded.
+    pub fn try_new(key: &Key) -> Option<Pseudonymiser> {
+        let secret = key.secret()?.bytes();
+        let kinds = [IdKind::Ip, IdKind::Device, IdKind::Session, IdKind::Account];
+        let mac = match key.algorithm() {
+            Algorithm::Blake3 => Mac::Blake3(Zeroizing::new(
+                kinds.map(|k| blake3::derive_key(k.context(), secret)),
+            )),
+            Algorithm::HmacSha256 => Mac::HmacSha256(Box::new(kinds.map(|k| {
+                // Subkey = HMAC(key, context); the state keyed with it is what we keep.
+                let mut sub = Zeroizing::new([0u8; 32]);
+                let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+                    .expect("HMAC takes keys of any length");
+                m.update(k.context().as_bytes());
+                sub.copy_from_slice(&m.finalize().into_bytes());
+                <Hmac<Sha256> as KeyInit>::new_from_slice(&sub[..])
+                    .expect("HMAC takes keys of any length")
+            }))),
+        };
+        Some(Pseudonymiser {
             key_id: key.id().to_string(),
-            subkeys: [
-                sk(IdKind::Ip),
-                sk(IdKind::Device),
-                sk(IdKind::Session),
-                sk(IdKind::Account),
-            ],
-        }
+            mac,
+        })
+    }
+
+    /// A pseudonymiser for a key known to hold material (tests, the development key).
+    ///
+    /// # Panics
+    /// If the key was shredded; use [`Pseudonymiser::try_new`] for keys from a ring.
+    pub fn new(key: &Key) -> Pseudonymiser {
+        Self::try_new(key).expect("key material present")
     }
 
     pub fn key_id(&self) -> &str {
@@ -77,9 +110,19 @@ impl Pseudonymiser {
     /// Pseudonym of `value` as an identifier of `kind`.
     #[inline]
     pub fn pseudonym(&self, kind: IdKind, value: &[u8]) -> Pseudonym {
-        let h = blake3::keyed_hash(&self.subkeys[kind as usize], value);
+        let mut digest = [0u8; 32];
+        match &self.mac {
+            Mac::Blake3(sub) => {
+                digest = *blake3::keyed_hash(&sub[kind as usize], value).as_bytes();
+            }
+            Mac::HmacSha256(states) => {
+                let mut m = states[kind as usize].clone();
+                m.update(value);
+                digest.copy_from_slice(&m.finalize().into_bytes());
+            }
+        }
         let mut out = [0u8; 32];
-        for (i, b) in h.as_bytes()[..16].iter().enumerate() {
+        for (i, b) in digest[..16].iter().enumerate() {
             out[2 * i] = HEX[(b >> 4) as usize];
             out[2 * i + 1] = HEX[(b & 15) as usize];
         }
@@ -244,6 +287,11 @@ impl IpCache {
         }
     }
 
+    /// Forgets every entry (the key changed).
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
     /// Facts for `raw`, or `None` if it is not an IP address.
     #[inline]
     pub fn lookup(&mut self, raw: &[u8], p: &Pseudonymiser, t: &Truncation) -> Option<IpFacts> {
@@ -326,10 +374,29 @@ mod tests {
     }
 
     #[test]
-    fn different_keys_differ() {
+    fn different_keys_and_algorithms_differ() {
         let a = Pseudonymiser::new(&Key::development());
-        let b = Pseudonymiser::new(&Key::generate(String::new()).unwrap());
+        let k = Key::generate(Algorithm::Blake3, None, String::new()).unwrap();
+        let b = Pseudonymiser::new(&k);
         assert_ne!(a.pseudonym(IdKind::Ip, b"x"), b.pseudonym(IdKind::Ip, b"x"));
+        let h = Key::generate(Algorithm::HmacSha256, None, String::new()).unwrap();
+        let h = Pseudonymiser::new(&h);
+        let x = h.pseudonym(IdKind::Device, b"x");
+        assert_eq!(x, h.pseudonym(IdKind::Device, b"x"));
+        assert_ne!(x, h.pseudonym(IdKind::Session, b"x"));
+        assert_eq!(x.as_str().len(), 32);
+    }
+
+    /// HMAC-SHA256 pseudonyms follow RFC 2104 with the documented subkey derivation,
+    /// checked against an independent computation (RFC 4231 test case 2 for the primitive).
+    #[test]
+    fn hmac_sha256_is_the_standard_construction() {
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();
+        m.update(b"what do ya want for nothing?");
+        assert_eq!(
+            crate::keys::hex(&m.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use logveil_model::{DropReason, QuarantineReason};
 use logveil_parse::access::{AccessFormat, Request, parse_access};
 use logveil_parse::session::parse_session;
+use logveil_privacy::keys::Algorithm;
 use logveil_privacy::pseudonym::Truncation;
-use logveil_privacy::{Engine, EngineConfig, Key, Outcome};
+use logveil_privacy::{Engine, EngineConfig, Key, KeyRing, Outcome};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -78,12 +79,12 @@ fn owned(s: Option<&str>) -> Option<String> {
 }
 
 fn dev_engine() -> Engine {
-    Engine::new(&Key::development(), EngineConfig::default())
+    Engine::new(&KeyRing::development(), EngineConfig::default())
 }
 
 fn engine_with(truncation: Truncation) -> Engine {
     Engine::new(
-        &Key::development(),
+        &KeyRing::development(),
         EngineConfig {
             truncation,
             ..EngineConfig::default()
@@ -620,8 +621,9 @@ fn pseudonyms_are_stable_per_key_and_differ_across_keys() {
         a1.ip_pseudonym
     );
     // A different key gives a different pseudonym (and its own key id), same network.
-    let key = Key::generate("2026-11-28T00:00:00Z".to_string()).expect("randomness");
-    let mut g = Engine::new(&key, EngineConfig::default());
+    let key = Key::generate(Algorithm::Blake3, None, "2026-11-28T00:00:00Z".to_string())
+        .expect("randomness");
+    let mut g = Engine::new(&KeyRing::new(key.clone()), EngineConfig::default());
     assert!(!g.is_dev_key());
     assert_eq!(g.key_id(), key.id());
     let b = access(&mut g, &with_client("198.51.100.23")).kept();
@@ -1347,5 +1349,59 @@ proptest! {
             prop_assert!(!rest.contains(n.as_str()), "{n:?} leaked from {line}\ninto {rest}");
         }
         prop_assert!(is_pseudonym(&row.ip_pseudonym));
+    }
+}
+
+/// Each event is pseudonymised with the key of its epoch; after the old epoch's key is shredded
+/// its events are dropped (never pseudonymised under another key), and nothing in the ring can
+/// recompute the old pseudonyms any more.
+#[test]
+fn key_epochs_and_shredding() {
+    // 2026-11-01T00:00:00Z and 2026-12-01T00:00:00Z.
+    const NOV: i64 = 1_793_491_200_000_000;
+    const DEC: i64 = NOV + 30 * 86_400_000_000;
+    let line = |day: &str| {
+        format!(
+            r#"198.51.100.23 - - [{day}:10:00:00 +0000] "GET /dashboard HTTP/1.1" 200 5 "-" "curl/8""#
+        )
+    };
+    let (nov, dec) = (line("15/Nov/2026"), line("02/Dec/2026"));
+    for algorithm in [Algorithm::Blake3, Algorithm::HmacSha256] {
+        let mut ring = KeyRing::new(Key::generate(algorithm, None, String::new()).unwrap());
+        ring.rotate(
+            Key::generate(algorithm, None, String::new()).unwrap(),
+            DEC,
+            NOV,
+        )
+        .unwrap();
+        let (k_nov, k_dec) = (
+            ring.keys()[0].id().to_string(),
+            ring.keys()[1].id().to_string(),
+        );
+        let mut e = Engine::new(&ring, EngineConfig::default());
+        let a = access(&mut e, &nov).kept();
+        let b = access(&mut e, &dec).kept();
+        // Interleaved again: the per-epoch caches must not mix keys.
+        let a2 = access(&mut e, &nov).kept();
+        assert_eq!(
+            (a.key_id.as_str(), b.key_id.as_str()),
+            (k_nov.as_str(), k_dec.as_str())
+        );
+        assert_ne!(a.ip_pseudonym, b.ip_pseudonym, "{algorithm:?}");
+        assert_eq!(a.ip_pseudonym, a2.ip_pseudonym);
+        assert_eq!(a.ip_network, b.ip_network);
+
+        ring.shred(DEC, DEC + 3_600_000_000, "2026-12-01T01:00:00Z")
+            .unwrap();
+        let mut e = Engine::new(&ring, EngineConfig::default());
+        assert_eq!(access(&mut e, &nov), Got::Drop(DropReason::KeyShredded));
+        assert_eq!(access(&mut e, &dec).kept().ip_pseudonym, b.ip_pseudonym);
+        // No key left in the ring reproduces November's pseudonym.
+        for k in ring.keys() {
+            if let Some(p) = logveil_privacy::pseudonym::Pseudonymiser::try_new(k) {
+                let ip = "198.51.100.23".parse().unwrap();
+                assert_ne!(p.ip_pseudonym(ip).as_str(), a.ip_pseudonym);
+            }
+        }
     }
 }

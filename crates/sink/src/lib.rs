@@ -20,7 +20,7 @@ pub use builders::{
 pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
-pub use writer::{PartitionWriter, SinkConfig, WrittenFile, discard, publish};
+pub use writer::{PartitionFooter, PartitionWriter, SinkConfig, WrittenFile, discard, publish};
 
 /// Errors of the sink. Messages name the object and never contain row data.
 #[derive(Debug, thiserror::Error)]

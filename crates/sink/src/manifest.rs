@@ -45,9 +45,21 @@ impl DatasetSpec {
 #[derive(Clone, Debug)]
 pub struct RunInfo {
     pub run_id: String,
-    pub key_ids: Vec<String>,
+    /// The key ring's epochs: (start in µs, key id), oldest first; the first starts at
+    /// `i64::MIN`. A file's key is the one of its partition's epoch.
+    pub key_epochs: Vec<(i64, String)>,
     pub dev_key: bool,
     pub now_micros: i64,
+}
+
+impl RunInfo {
+    /// Id of the key whose epoch holds `ts`.
+    pub fn key_id_at(&self, ts: i64) -> Option<String> {
+        let i = self.key_epochs.partition_point(|(from, _)| *from <= ts);
+        self.key_epochs
+            .get(i.checked_sub(1)?)
+            .map(|(_, id)| id.clone())
+    }
 }
 
 /// One file of a partition.
@@ -245,7 +257,7 @@ pub fn commit_manifests(
                 min_ts: format_rfc3339(f.min_ts),
                 max_ts: format_rfc3339(f.max_ts),
                 run_id: run.run_id.clone(),
-                key_ids: run.key_ids.clone(),
+                key_ids: run.key_id_at(key.start_micros()).into_iter().collect(),
                 dev_key: run.dev_key,
                 written_at: now.clone(),
             });

@@ -114,6 +114,9 @@ struct Part<B> {
     last_used: u64,
 }
 
+/// Footer entries for the files of one partition.
+pub type PartitionFooter = std::sync::Arc<dyn Fn(HourKey) -> Vec<KeyValue> + Send + Sync>;
+
 /// Writes one dataset's rows into hour partitions.
 pub struct PartitionWriter<B: RowBuilder> {
     storage: Storage,
@@ -122,6 +125,9 @@ pub struct PartitionWriter<B: RowBuilder> {
     props: WriterProperties,
     schema: SchemaRef,
     file_prefix: String,
+    /// Extra footer entries per partition (e.g. the key id of the partition's epoch).
+    partition_footer: Option<PartitionFooter>,
+    footer: Vec<KeyValue>,
     seq: u32,
     tick: u64,
     parts: HashMap<HourKey, Part<B>, foldhash::fast::RandomState>,
@@ -165,7 +171,7 @@ impl<B: RowBuilder> PartitionWriter<B> {
         footer: Vec<KeyValue>,
     ) -> Self {
         let schema = B::KIND.schema();
-        let props = writer_properties(&schema, &cfg, footer);
+        let props = writer_properties(&schema, &cfg, footer.clone());
         PartitionWriter {
             storage,
             spec,
@@ -173,11 +179,19 @@ impl<B: RowBuilder> PartitionWriter<B> {
             props,
             schema,
             file_prefix,
+            partition_footer: None,
+            footer,
             seq: 0,
             tick: 0,
             parts: HashMap::default(),
             written: Vec::new(),
         }
+    }
+
+    /// Adds footer entries computed per partition to every file of that partition.
+    pub fn with_partition_footer(mut self, f: PartitionFooter) -> Self {
+        self.partition_footer = Some(f);
+        self
     }
 
     pub fn spec(&self) -> &DatasetSpec {
@@ -270,12 +284,19 @@ impl<B: RowBuilder> PartitionWriter<B> {
                 let dest = Path::from(format!("{}/{}/{}", self.spec.name, key.dir(), name));
                 let staging = Path::from(format!("{}/_staging/{}.tmp", self.spec.name, name));
                 let upload = self.storage.upload(dest.clone(), staging)?;
-                let writer =
-                    ArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
-                        .map_err(|source| SinkError::Parquet {
-                            path: dest.to_string(),
-                            source,
-                        })?;
+                let props = match &self.partition_footer {
+                    None => self.props.clone(),
+                    Some(f) => {
+                        let mut footer = self.footer.clone();
+                        footer.extend(f(key));
+                        writer_properties(&self.schema, &self.cfg, footer)
+                    }
+                };
+                let writer = ArrowWriter::try_new(upload, self.schema.clone(), Some(props))
+                    .map_err(|source| SinkError::Parquet {
+                        path: dest.to_string(),
+                        source,
+                    })?;
                 part.file = Some(OpenFile {
                     name,
                     path: dest.to_string(),

@@ -84,7 +84,7 @@ fn partitions_files_and_manifests() {
     publish(&storage, &files).unwrap();
     let run = RunInfo {
         run_id: "run1".into(),
-        key_ids: vec!["dev-insecure".into()],
+        key_epochs: vec![(i64::MIN, "dev-insecure".into())],
         dev_key: true,
         now_micros: h11,
     };

@@ -28,6 +28,8 @@ pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
 pub struct ProxyFacts {
     pub account: Option<Pseudonym>,
     pub network: Network,
+    /// Index of the key epoch (into [`Engine::key_ids`]) the account pseudonym was made in.
+    pub epoch: u32,
 }
 
 /// Scratch buffers for the record kinds of this module.
@@ -198,6 +200,10 @@ impl Engine {
         m: &SyslogMessage<'s>,
         fallback_ts: i64,
     ) -> Outcome<SyslogRow<'s>> {
+        let ts_micros = m.ts_micros.unwrap_or(fallback_ts);
+        if !self.enter_epoch(ts_micros) {
+            return Outcome::Drop(DropReason::KeyShredded);
+        }
         let l = &mut self.l;
         let hostname = token(m.hostname, 255, &mut l.host);
         let app_name = token(m.app_name, 48, &mut l.app);
@@ -209,7 +215,7 @@ impl Engine {
         });
         scrub::scrub_text(m.message, MAX_MESSAGE_BYTES, &mut l.message);
         Outcome::Keep(SyslogRow {
-            ts_micros: m.ts_micros.unwrap_or(fallback_ts),
+            ts_micros,
             protocol: m.protocol.as_str(),
             facility: m.facility,
             severity: m.severity,
@@ -219,7 +225,7 @@ impl Engine {
             msg_id,
             sd_ids: sd.filter(|s| !s.is_empty()),
             message: &l.message,
-            key_id: self.pseudonymiser.key_id(),
+            key_id: &self.key_ids[self.cur],
         })
     }
 
@@ -243,6 +249,9 @@ impl Engine {
             })
         {
             return Outcome::Drop(DropReason::ProxyTraffic);
+        }
+        if !self.enter_epoch(rec.ts_micros) {
+            return Outcome::Drop(DropReason::KeyShredded);
         }
         let ip = rec.ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "-");
         self.s.ip = match ip {
@@ -309,12 +318,15 @@ impl Engine {
             ua: ua.fields(),
             attribute_names: attribute_names.get(..rec.kept.len()).unwrap_or_default(),
             attribute_values: &this.l.attributes,
-            key_id: this.pseudonymiser.key_id(),
+            key_id: &this.key_ids[this.cur],
         })
     }
 
     /// Proxy record → the facts that may be aggregated: account pseudonym and client network.
     pub fn proxy(&mut self, rec: &ProxyRecord<'_>) -> Outcome<ProxyFacts> {
+        if !self.enter_epoch(rec.ts_micros) {
+            return Outcome::Drop(DropReason::KeyShredded);
+        }
         let Some(ip) = self
             .ips
             .lookup(&rec.client, &self.pseudonymiser, &self.cfg.truncation)
@@ -332,6 +344,7 @@ impl Engine {
         Outcome::Keep(ProxyFacts {
             account,
             network: ip.network,
+            epoch: self.cur as u32,
         })
     }
 }
