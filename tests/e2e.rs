@@ -185,6 +185,42 @@ fn demo_pipeline_runs_on_the_shipped_fixtures() {
         parquet_rows(&dir.path().join("data"), "access"),
         s["records_written"]["access"].as_u64().unwrap()
     );
+
+    // Every drop is counted under the rule (and policy clause) that made it, per dataset.
+    let rules = &s["rules"];
+    let rule = |ds: &str, id: &str| rules[ds][id].as_u64().unwrap_or(0);
+    let datasets: Vec<&String> = rules.as_object().unwrap().keys().collect();
+    let sum = |id: &str| datasets.iter().map(|d| rule(d, id)).sum::<u64>();
+    assert_eq!(
+        sum("proxy-content/5.2.3"),
+        s["dropped"]["proxy_traffic"].as_u64().unwrap(),
+        "{s}"
+    );
+    assert_eq!(
+        sum("consent-statistics/14.2"),
+        s["dropped"]["no_statistics_consent"].as_u64().unwrap_or(0),
+        "{s}"
+    );
+    assert_eq!(
+        sum("proxy-aggregate/5.2.3"),
+        s["proxy_requests_aggregated"].as_u64().unwrap()
+    );
+    assert_eq!(
+        sum("minimise/1.12.2"),
+        s["unknown_fields_dropped"].as_u64().unwrap()
+    );
+    // Each access row had its address pseudonymised and truncated.
+    let access = s["records_written"]["access"].as_u64().unwrap();
+    assert_eq!(rule("access", "pseudonymise-ip/1.12.2"), access);
+    assert_eq!(rule("access", "truncate-ip/1.12.2"), access);
+    for id in [
+        "strip-query/1.12.2",
+        "referrer-host/1.12.2",
+        "pseudonymise-device/1.12.2",
+        "scrub-text/1.12.2",
+    ] {
+        assert!(sum(id) > 0, "{id}: {s}");
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use logveil_model::HourKey;
-use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow};
+use logveil_model::{DatasetKind, DropReason, QuarantineReason, QuarantineRow, Rule, RuleCounts};
 use logveil_parse::access::{AccessFormat, parse_access};
 use logveil_parse::applog::{AppFormat, AppMapping, AppParser};
 use logveil_parse::custom::LogFormat;
@@ -196,6 +196,8 @@ pub struct Counts {
     /// Partitions whose manifest was created or extended: (dataset, hours since epoch).
     pub partitions: BTreeSet<(String, i64)>,
     pub files: u64,
+    /// Privacy rule applications per dataset.
+    pub rules: BTreeMap<String, RuleCounts>,
 }
 
 impl Counts {
@@ -215,6 +217,9 @@ impl Counts {
         self.aggregated += o.aggregated;
         self.partitions.extend(o.partitions.iter().cloned());
         self.files += o.files;
+        for (k, v) in &o.rules {
+            self.rules.entry(k.clone()).or_default().merge(v);
+        }
     }
 
     pub fn quarantined_total(&self) -> u64 {
@@ -315,6 +320,7 @@ struct Worker<'r> {
     quarantine: PartitionWriter<QuarantineBuilder>,
     quarantine_text: QuarantineText,
     counts: Counts,
+    rules: RuleCounts,
     written: u64,
     scrub_buf: String,
     detail_buf: String,
@@ -447,6 +453,7 @@ impl<'r> Worker<'r> {
             .with_partition_footer(key_footer),
             quarantine_text,
             counts: Counts::default(),
+            rules: RuleCounts::default(),
             written: 0,
             scrub_buf: String::new(),
             detail_buf: String::new(),
@@ -524,6 +531,7 @@ impl<'r> Worker<'r> {
             (LineParser::Session, DataWriter::Session(w)) => match parse_session(line) {
                 Ok(ev) => {
                     self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
+                    self.rules.add(Rule::Minimise, ev.unknown_fields as u64);
                     write_row(w, engine.session(&ev))?
                 }
                 Err(e) => parse_failed(e),
@@ -539,6 +547,8 @@ impl<'r> Worker<'r> {
                 match parser.parse(line) {
                     Ok(rec) => {
                         self.counts.unknown_fields_dropped += u64::from(rec.unmapped_fields);
+                        self.rules
+                            .add(Rule::Minimise, u64::from(rec.unmapped_fields));
                         write_row(w, engine.app(&rec, app, keep))?
                     }
                     Err(e) => parse_failed(e),
@@ -593,7 +603,10 @@ impl<'r> Worker<'r> {
             }
             match self.handle(line.bytes)? {
                 LineOutcome::Written => self.written += 1,
-                LineOutcome::Aggregated => self.counts.aggregated += 1,
+                LineOutcome::Aggregated => {
+                    self.counts.aggregated += 1;
+                    self.rules.bump(Rule::ProxyAggregate);
+                }
                 LineOutcome::Dropped(r) => self.count_drop(r),
                 LineOutcome::Quarantined(reason, detail) => {
                     self.detail_buf.clear();
@@ -610,6 +623,7 @@ impl<'r> Worker<'r> {
 
     fn count_drop(&mut self, r: DropReason) {
         *self.counts.dropped.entry(r.as_str()).or_default() += 1;
+        self.rules.bump(r.rule());
     }
 
     fn finish(mut self) -> Result<(Counts, Output)> {
@@ -631,6 +645,10 @@ impl<'r> Worker<'r> {
         self.counts
             .records_written
             .insert(self.job.dataset.name.clone(), self.written);
+        self.rules.merge(&self.engine.take_rule_counts());
+        self.counts
+            .rules
+            .insert(self.job.dataset.name.clone(), self.rules);
         Ok((self.counts, Output { data, quarantine }))
     }
 }

@@ -18,6 +18,9 @@ pub struct Summary {
     /// Proxy requests folded into `proxy_usage` aggregates (not stored one by one).
     pub proxy_requests_aggregated: u64,
     pub files: u64,
+    /// `{dataset: {rule id: applications}}`: every drop, redaction and pseudonymisation,
+    /// under the id of the privacy rule (and policy clause) that made it.
+    pub rules: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub seconds: f64,
     pub lines_per_second: f64,
     pub bytes_read: u64,
@@ -46,6 +49,12 @@ impl Summary {
             unknown_fields_dropped: c.unknown_fields_dropped,
             proxy_requests_aggregated: c.aggregated,
             files: c.files,
+            rules: c
+                .rules
+                .iter()
+                .map(|(d, r)| (d.clone(), r.nonzero().collect()))
+                .filter(|(_, m): &(String, BTreeMap<_, _>)| !m.is_empty())
+                .collect(),
             seconds,
             lines_per_second: if seconds > 0.0 {
                 c.lines_read as f64 / seconds

@@ -6,10 +6,12 @@
 
 pub mod reason;
 pub mod row;
+pub mod rule;
 pub mod schema;
 pub mod time;
 
 pub use reason::{DropReason, QuarantineReason};
 pub use row::{AccessRow, AppRow, ProxyUsageRow, QuarantineRow, SessionRow, SyslogRow, UaFields};
+pub use rule::{Rule, RuleCounts};
 pub use schema::{DatasetKind, SCHEMA_VERSION};
 pub use time::HourKey;

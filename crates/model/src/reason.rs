@@ -20,6 +20,15 @@ impl DropReason {
         DropReason::KeyShredded,
     ];
 
+    /// The privacy rule that drops the record.
+    pub fn rule(self) -> crate::Rule {
+        match self {
+            DropReason::ProxyTraffic => crate::Rule::ProxyContent,
+            DropReason::NoStatisticsConsent => crate::Rule::ConsentStatistics,
+            DropReason::KeyShredded => crate::Rule::KeyShredded,
+        }
+    }
+
     /// Stable snake_case name used in summaries and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@
 //! One engine per worker thread; it owns its caches and scratch buffers, so the hot path does
 //! not allocate. Rows borrow from the engine and the input line until the next call.
 
-use logveil_model::{AccessRow, DropReason, QuarantineReason, SessionRow};
+use logveil_model::{AccessRow, DropReason, QuarantineReason, Rule, RuleCounts, SessionRow};
 use logveil_parse::access::{AccessLine, Request};
 use logveil_parse::session::SessionEvent;
 
@@ -137,6 +137,8 @@ pub struct Engine {
     /// boundary arrive interleaved).
     ips: IpCache,
     ips_prev: (usize, IpCache),
+    /// Field-level rule applications (drops are counted by the caller from the outcome).
+    rules: RuleCounts,
     uas: UaCache,
     s: Scratch,
     l: logs::LogScratch,
@@ -171,10 +173,17 @@ impl Engine {
             cfg,
             ips: IpCache::new(cfg.ip_cache_entries),
             ips_prev: (usize::MAX, IpCache::new(cfg.ip_cache_entries)),
+            rules: RuleCounts::default(),
             uas: UaCache::new(cfg.ua_cache_entries),
             s: Scratch::default(),
             l: logs::LogScratch::default(),
         }
+    }
+
+    /// Field-level rule applications since the last call (pseudonymisations, truncations,
+    /// stripped queries, reduced referrers, scrubbed text, consent-gated fields).
+    pub fn take_rule_counts(&mut self) -> RuleCounts {
+        std::mem::take(&mut self.rules)
     }
 
     /// Id of the key of the last record's epoch.
@@ -268,6 +277,16 @@ impl Engine {
         let has_ref = line
             .referrer
             .is_some_and(|r| url::referrer_host(r, &mut self.s.referrer));
+        self.rules.bump(Rule::PseudonymiseIp);
+        self.rules.bump(Rule::TruncateIp);
+        if let Request::Parsed { target, .. } = line.request
+            && memchr::memchr(b'?', target).is_some()
+        {
+            self.rules.bump(Rule::StripQuery);
+        }
+        if line.referrer.is_some_and(|r| !r.is_empty() && r != b"-") {
+            self.rules.bump(Rule::ReferrerHost);
+        }
         let ua = self.uas.classify(line.user_agent);
         let this = &*self;
         let ip = this.s.ip.as_ref().expect("set above");
@@ -355,6 +374,37 @@ impl Engine {
                 }
                 marketing[i] = !out.is_empty();
             }
+        }
+        let r = &mut self.rules;
+        for (id, rule) in self.s.ids.iter().zip([
+            Rule::PseudonymiseSession,
+            Rule::PseudonymiseDevice,
+            Rule::PseudonymiseAccount,
+        ]) {
+            if id.is_some() {
+                r.bump(rule);
+            }
+        }
+        if self.s.ip.is_some() {
+            r.bump(Rule::PseudonymiseIp);
+            r.bump(Rule::TruncateIp);
+        }
+        if ev.page.as_deref().is_some_and(|p| p.contains('?')) {
+            r.bump(Rule::StripQuery);
+        }
+        if ev.referrer.as_deref().is_some_and(|x| !x.is_empty()) {
+            r.bump(Rule::ReferrerHost);
+        }
+        if !consent.marketing
+            && ev
+                .marketing
+                .iter()
+                .any(|m| m.as_deref().is_some_and(|m| !m.is_empty()))
+        {
+            r.bump(Rule::ConsentMarketing);
+        }
+        if !consent.preferences && ev.locale.as_deref().is_some_and(|l| !l.is_empty()) {
+            r.bump(Rule::ConsentPreferences);
         }
         let ua = self
             .uas

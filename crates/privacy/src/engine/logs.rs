@@ -9,7 +9,7 @@
 //! - proxy logs: only the account pseudonym and the client network leave the engine; the
 //!   caller aggregates them (see [`crate::proxy_usage`]).
 
-use logveil_model::{AppRow, DropReason, QuarantineReason, SyslogRow};
+use logveil_model::{AppRow, DropReason, QuarantineReason, Rule, SyslogRow};
 use logveil_parse::applog::AppRecord;
 use logveil_parse::proxy::ProxyRecord;
 use logveil_parse::syslog::SyslogMessage;
@@ -214,6 +214,18 @@ impl Engine {
             l.sd_ids.as_str()
         });
         scrub::scrub_text(m.message, MAX_MESSAGE_BYTES, &mut l.message);
+        let changed = |raw: Option<&[u8]>, out: Option<&str>| {
+            raw.filter(|r| !r.is_empty())
+                .is_some_and(|r| out.is_none_or(|o| o.as_bytes() != r))
+        };
+        let scrubbed = l.message.as_bytes() != m.message
+            || changed(m.hostname, hostname)
+            || changed(m.app_name, app_name)
+            || changed(m.proc_id, proc_id)
+            || changed(m.msg_id, msg_id);
+        if scrubbed {
+            self.rules.bump(Rule::ScrubText);
+        }
         Outcome::Keep(SyslogRow {
             ts_micros,
             protocol: m.protocol.as_str(),
@@ -297,6 +309,32 @@ impl Engine {
                 out
             });
         }
+        let r = &mut self.rules;
+        if self.s.ip.is_some() {
+            r.bump(Rule::PseudonymiseIp);
+            r.bump(Rule::TruncateIp);
+        }
+        if self.s.ids[1].is_some() {
+            r.bump(Rule::PseudonymiseDevice);
+        }
+        if self.s.ids[2].is_some() {
+            r.bump(Rule::PseudonymiseAccount);
+        }
+        if rec.path.as_deref().is_some_and(|p| p.contains('?')) {
+            r.bump(Rule::StripQuery);
+        }
+        let message_changed = rec
+            .message
+            .as_deref()
+            .is_some_and(|m| m != l.message.as_str());
+        let attribute_changed = l
+            .attributes
+            .iter()
+            .zip(&rec.kept)
+            .any(|(o, i)| o.as_deref() != i.as_deref());
+        if message_changed || attribute_changed {
+            r.bump(Rule::ScrubText);
+        }
         let ua = self
             .uas
             .classify(rec.user_agent.as_deref().map(str::as_bytes));
@@ -341,6 +379,10 @@ impl Engine {
             .as_deref()
             .filter(|a| !a.is_empty() && *a != b"-")
             .map(|a| self.pseudonymiser.pseudonym(IdKind::Account, a));
+        if account.is_some() {
+            self.rules.bump(Rule::PseudonymiseAccount);
+        }
+        self.rules.bump(Rule::TruncateIp);
         Outcome::Keep(ProxyFacts {
             account,
             network: ip.network,
