@@ -440,7 +440,7 @@ impl<'r> Worker<'r> {
         Worker {
             job,
             opts,
-            engine: Engine::new(&ctx.ring, opts.engine),
+            engine: Engine::new(&ctx.ring, opts.engine).with_suppressor(ctx.suppressor.clone()),
             parser,
             data,
             quarantine: PartitionWriter::new(
@@ -760,6 +760,8 @@ fn sanitize(name: &str) -> String {
 pub struct RunContext {
     pub storage: Storage,
     pub ring: KeyRing,
+    /// Subjects whose events are dropped (the root's suppression list).
+    pub suppressor: Option<Arc<logveil_privacy::suppress::Suppressor>>,
     pub run_id: String,
     pub now_micros: i64,
     pub opts: RunOptions,

@@ -9,6 +9,7 @@ mod generate;
 mod ingest;
 mod keys_cmd;
 mod sources;
+mod subject_cmd;
 mod summary;
 
 use std::io::IsTerminal;
@@ -56,6 +57,9 @@ enum Command {
     /// Retention: legal holds (the partition sweep follows).
     #[command(subcommand)]
     Retention(keys_cmd::RetentionCommand),
+    /// Data subjects: objection and restriction (suppression list).
+    #[command(subcommand)]
+    Subject(subject_cmd::SubjectCommand),
     /// Generate synthetic logs for demos, tests and benchmarks.
     Generate(generate::GenerateArgs),
 }
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => keys_cmd::cmd_keygen(a),
         Command::Keys(a) => keys_cmd::cmd_keys(a),
         Command::Retention(a) => keys_cmd::cmd_retention(a),
+        Command::Subject(a) => subject_cmd::cmd_subject(a),
         Command::Generate(a) => generate::run(a),
     };
     match result {
@@ -357,10 +362,12 @@ fn execute(
         }
         *spec = ensured.spec;
     }
+    let suppressor = subject_cmd::suppressor(&storage, &ring)?.map(Arc::new);
     let now = now_micros();
     let ctx = RunContext {
         storage,
         ring,
+        suppressor,
         run_id: new_run_id(now),
         now_micros: now,
         opts,

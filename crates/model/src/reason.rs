@@ -11,13 +11,19 @@ pub enum DropReason {
     /// The key of the event's epoch was shredded: the event is older than any data that may
     /// still be linked, and nothing may be pseudonymised under another epoch's key.
     KeyShredded,
+    /// The subject objected to processing (§7.4): on the suppression list.
+    Objection,
+    /// The subject's processing is restricted (§7.7): on the suppression list.
+    Restriction,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::ProxyTraffic,
         DropReason::NoStatisticsConsent,
         DropReason::KeyShredded,
+        DropReason::Objection,
+        DropReason::Restriction,
     ];
 
     /// The privacy rule that drops the record.
@@ -26,6 +32,8 @@ impl DropReason {
             DropReason::ProxyTraffic => crate::Rule::ProxyContent,
             DropReason::NoStatisticsConsent => crate::Rule::ConsentStatistics,
             DropReason::KeyShredded => crate::Rule::KeyShredded,
+            DropReason::Objection => crate::Rule::Objection,
+            DropReason::Restriction => crate::Rule::Restriction,
         }
     }
 
@@ -35,6 +43,8 @@ impl DropReason {
             DropReason::ProxyTraffic => "proxy_traffic",
             DropReason::NoStatisticsConsent => "no_statistics_consent",
             DropReason::KeyShredded => "key_shredded",
+            DropReason::Objection => "objection",
+            DropReason::Restriction => "restriction",
         }
     }
 }

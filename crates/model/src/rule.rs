@@ -44,10 +44,12 @@ pub enum Rule {
     KeyShredded,
     /// An event of a subject who objected to processing (suppression list) is dropped.
     Objection,
+    /// An event of a subject whose processing is restricted (suppression list) is dropped.
+    Restriction,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::ProxyContent,
         Rule::ProxyAggregate,
         Rule::ConsentStatistics,
@@ -64,6 +66,7 @@ impl Rule {
         Rule::ScrubText,
         Rule::KeyShredded,
         Rule::Objection,
+        Rule::Restriction,
     ];
     pub const COUNT: usize = Rule::ALL.len();
 
@@ -86,6 +89,7 @@ impl Rule {
             Rule::ScrubText => "scrub-text/1.12.2",
             Rule::KeyShredded => "key-shredded/9.4",
             Rule::Objection => "objection/7.4",
+            Rule::Restriction => "restriction/7.7",
         }
     }
 
@@ -99,7 +103,11 @@ impl Rule {
     pub fn drops_records(self) -> bool {
         matches!(
             self,
-            Rule::ProxyContent | Rule::ConsentStatistics | Rule::KeyShredded | Rule::Objection
+            Rule::ProxyContent
+                | Rule::ConsentStatistics
+                | Rule::KeyShredded
+                | Rule::Objection
+                | Rule::Restriction
         )
     }
 }

@@ -14,8 +14,11 @@ mod logs;
 
 pub use logs::{MAX_ATTRIBUTE_BYTES, MAX_MESSAGE_BYTES, ProxyFacts, normalise_level};
 
+use std::sync::Arc;
+
 use crate::keys::KeyRing;
 use crate::pseudonym::{IdKind, IpCache, IpFacts, Pseudonym, Pseudonymiser, Truncation};
+use crate::suppress::{Ground, Suppressor};
 use crate::ua::UaCache;
 use crate::{scrub, url};
 
@@ -55,6 +58,11 @@ struct Scratch {
     referrer: String,
     ids: [Option<Pseudonym>; 3],
     marketing: [String; 8],
+}
+
+/// An optional text field as bytes.
+pub(crate) fn as_bytes<'a>(v: &'a Option<std::borrow::Cow<'_, str>>) -> Option<&'a [u8]> {
+    v.as_deref().map(str::as_bytes)
 }
 
 /// Event names that are proxy traffic by definition.
@@ -139,6 +147,8 @@ pub struct Engine {
     ips_prev: (usize, IpCache),
     /// Field-level rule applications (drops are counted by the caller from the outcome).
     rules: RuleCounts,
+    /// Subjects whose events are dropped (objection, restriction); `None` when nobody is.
+    suppressor: Option<Arc<Suppressor>>,
     uas: UaCache,
     s: Scratch,
     l: logs::LogScratch,
@@ -174,10 +184,40 @@ impl Engine {
             ips: IpCache::new(cfg.ip_cache_entries),
             ips_prev: (usize::MAX, IpCache::new(cfg.ip_cache_entries)),
             rules: RuleCounts::default(),
+            suppressor: None,
             uas: UaCache::new(cfg.ua_cache_entries),
             s: Scratch::default(),
             l: logs::LogScratch::default(),
         }
+    }
+
+    /// Drops the events of the subjects on this suppression list.
+    pub fn with_suppressor(mut self, s: Option<Arc<Suppressor>>) -> Engine {
+        self.suppressor = s;
+        self
+    }
+
+    /// Whether any of the record's identifiers is on the suppression list.
+    #[inline]
+    fn suppressed(
+        &self,
+        ip: Option<&[u8]>,
+        device: Option<&[u8]>,
+        account: Option<&[u8]>,
+    ) -> Option<DropReason> {
+        let s = self.suppressor.as_deref()?;
+        fn present(v: Option<&[u8]>) -> Option<&[u8]> {
+            v.filter(|v| !v.is_empty() && *v != b"-")
+        }
+        let g = present(ip)
+            .and_then(crate::pseudonym::parse_ip)
+            .and_then(|a| s.ip(a))
+            .or_else(|| present(device).and_then(|d| s.id(IdKind::Device, d)))
+            .or_else(|| present(account).and_then(|a| s.id(IdKind::Account, a)))?;
+        Some(match g {
+            Ground::Objection => DropReason::Objection,
+            Ground::Restriction => DropReason::Restriction,
+        })
     }
 
     /// Field-level rule applications since the last call (pseudonymisations, truncations,
@@ -261,6 +301,9 @@ impl Engine {
             }
             Request::Missing | Request::Raw(_) => (None, false, None),
         };
+        if let Some(r) = self.suppressed(Some(line.client), None, None) {
+            return Outcome::Drop(r);
+        }
         if !self.enter_epoch(line.ts_micros) {
             return Outcome::Drop(DropReason::KeyShredded);
         }
@@ -314,6 +357,13 @@ impl Engine {
         let Some(consent) = ev.consent.filter(|c| c.statistics) else {
             return Outcome::Drop(DropReason::NoStatisticsConsent);
         };
+        if let Some(r) = self.suppressed(
+            as_bytes(&ev.ip),
+            as_bytes(&ev.device_id),
+            as_bytes(&ev.account_id),
+        ) {
+            return Outcome::Drop(r);
+        }
         if !self.enter_epoch(ev.ts_micros) {
             return Outcome::Drop(DropReason::KeyShredded);
         }

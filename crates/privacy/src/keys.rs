@@ -253,10 +253,12 @@ impl Epoch {
     }
 }
 
-/// A sequence of keys, one per epoch, ordered by epoch start.
+/// A sequence of keys, one per epoch, ordered by epoch start; plus, once the first subject
+/// objected, the suppression key (see [`crate::suppress`]).
 #[derive(Clone, Debug)]
 pub struct KeyRing {
     keys: Vec<Key>,
+    suppression: Option<Key>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,6 +266,9 @@ struct KeyRingFile {
     format: String,
     version: u32,
     keys: Vec<KeyFile>,
+    /// Keys only the suppression list: never used for output, never shredded with epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suppression_key: Option<KeyFile>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -296,8 +301,11 @@ const VERSION: u32 = 2;
 impl KeyRing {
     /// A ring holding only the development key.
     pub fn development() -> KeyRing {
+        let mut dev = Key::development();
+        dev.id = "s-dev-insecure".into();
         KeyRing {
             keys: vec![Key::development()],
+            suppression: Some(dev),
         }
     }
 
@@ -308,7 +316,24 @@ impl KeyRing {
                 valid_from: None,
                 ..key
             }],
+            suppression: None,
         }
+    }
+
+    /// The key of the suppression list, if one was made.
+    pub fn suppression_key(&self) -> Option<&Key> {
+        self.suppression.as_ref()
+    }
+
+    /// The key of the suppression list, made (with the newest key's algorithm) if missing.
+    /// The caller saves the ring.
+    pub fn ensure_suppression_key(&mut self, created_at: String) -> Result<&Key, KeyError> {
+        if self.suppression.is_none() {
+            let mut k = Key::generate(self.latest().algorithm, None, created_at)?;
+            k.id = format!("s-{}", &k.id[2..]);
+            self.suppression = Some(k);
+        }
+        Ok(self.suppression.as_ref().expect("set above"))
     }
 
     pub fn keys(&self) -> &[Key] {
@@ -533,7 +558,26 @@ impl KeyRing {
             };
             keys.push(key);
         }
-        Ok(KeyRing { keys })
+        let suppression = match &file.suppression_key {
+            None => None,
+            Some(k) => {
+                let secret = k
+                    .key
+                    .as_deref()
+                    .and_then(unhex32)
+                    .ok_or_else(|| "the suppression key is not 64 hex digits".to_string())?;
+                let mut key = Key::from_secret(secret, k.algorithm, None, k.created_at.clone());
+                if k.id != format!("s-{}", &key.id[2..]) {
+                    return Err(format!(
+                        "suppression key id {} does not match its key material",
+                        k.id
+                    ));
+                }
+                key.id = k.id.clone();
+                Some(key)
+            }
+        };
+        Ok(KeyRing { keys, suppression })
     }
 
     /// Writes the ring with mode 0600, atomically (temporary file, fsync, rename, fsync of
@@ -554,6 +598,14 @@ impl KeyRing {
                     shredded_at: k.shredded_at.clone(),
                 })
                 .collect(),
+            suppression_key: self.suppression.as_ref().map(|k| KeyFile {
+                id: k.id.clone(),
+                algorithm: k.algorithm,
+                valid_from: None,
+                created_at: k.created_at.clone(),
+                key: k.secret.as_ref().map(|s| hex(s.bytes())),
+                shredded_at: None,
+            }),
         };
         let mut text =
             Zeroizing::new(serde_json::to_string_pretty(&file).expect("key ring serialises"));

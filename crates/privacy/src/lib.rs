@@ -9,6 +9,7 @@ pub mod keys;
 pub mod proxy_usage;
 pub mod pseudonym;
 pub mod scrub;
+pub mod suppress;
 #[cfg(test)]
 mod testutil;
 pub mod ua;

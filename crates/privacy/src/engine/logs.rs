@@ -14,7 +14,7 @@ use logveil_parse::applog::AppRecord;
 use logveil_parse::proxy::ProxyRecord;
 use logveil_parse::syslog::SyslogMessage;
 
-use super::{Engine, Outcome, method_str, safe_token};
+use super::{Engine, Outcome, as_bytes, method_str, safe_token};
 use crate::pseudonym::{IdKind, Network, Pseudonym};
 use crate::{scrub, url};
 
@@ -262,6 +262,13 @@ impl Engine {
         {
             return Outcome::Drop(DropReason::ProxyTraffic);
         }
+        if let Some(r) = self.suppressed(
+            as_bytes(&rec.ip),
+            as_bytes(&rec.device_id),
+            as_bytes(&rec.account_id),
+        ) {
+            return Outcome::Drop(r);
+        }
         if !self.enter_epoch(rec.ts_micros) {
             return Outcome::Drop(DropReason::KeyShredded);
         }
@@ -362,6 +369,9 @@ impl Engine {
 
     /// Proxy record → the facts that may be aggregated: account pseudonym and client network.
     pub fn proxy(&mut self, rec: &ProxyRecord<'_>) -> Outcome<ProxyFacts> {
+        if let Some(r) = self.suppressed(Some(&rec.client), None, rec.account.as_deref()) {
+            return Outcome::Drop(r);
+        }
         if !self.enter_epoch(rec.ts_micros) {
             return Outcome::Drop(DropReason::KeyShredded);
         }

@@ -1,0 +1,217 @@
+//! `logveil subject object|restrict|lift|suppressions`: the suppression list of a root
+//! (privacy policy §7.4 objection, §7.7 restriction). Ingest into the root drops the events of
+//! listed subjects and counts them under `objection/7.4` or `restriction/7.7`.
+//!
+//! Identifiers given on the command line are hashed with the ring's suppression key at once and
+//! never written anywhere; additions and removals are recorded in the root's audit log.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use logveil_privacy::KeyRing;
+use logveil_privacy::suppress::{Ground, SUPPRESSION_PATH, SuppressionList, Suppressor};
+use logveil_retention::AuditLog;
+use logveil_sink::Storage;
+use object_store::path::Path as StorePath;
+use serde_json::{Map, json};
+
+use crate::usage;
+
+#[derive(Subcommand)]
+pub enum SubjectCommand {
+    /// The subject objects to processing (§7.4): drop their future events at ingest.
+    Object(SuppressArgs),
+    /// Restrict processing of the subject's data (§7.7): drop their future events at ingest.
+    Restrict(SuppressArgs),
+    /// Lift an objection or restriction: remove the request's entry from the list.
+    Lift(LiftArgs),
+    /// List the suppression entries (request ids, grounds, how many identifiers; no values).
+    Suppressions(ListArgs),
+}
+
+#[derive(Args)]
+pub struct SuppressArgs {
+    /// Output root whose ingest honours the list.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// The key ring (its suppression key is created on first use).
+    #[arg(long, value_name = "FILE")]
+    pub keys: PathBuf,
+    /// The data-subject request this answers.
+    #[arg(long)]
+    pub request_id: String,
+    /// An IP address the subject proved is theirs. Repeatable.
+    #[arg(long = "ip", value_name = "ADDRESS")]
+    pub ips: Vec<String>,
+    /// A device id of the subject. Repeatable.
+    #[arg(long = "device-id", value_name = "ID")]
+    pub device_ids: Vec<String>,
+    /// An account id of the subject. Repeatable.
+    #[arg(long = "account-id", value_name = "ID")]
+    pub account_ids: Vec<String>,
+    #[arg(long)]
+    pub operator: Option<String>,
+}
+
+#[derive(Args)]
+pub struct LiftArgs {
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    #[arg(long)]
+    pub request_id: String,
+    #[arg(long)]
+    pub operator: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn storage(root: &std::path::Path) -> Result<Storage> {
+    Storage::local(root).with_context(|| format!("output root {}", root.display()))
+}
+
+/// The root's suppression list (empty if there is none).
+pub fn load_list(st: &Storage) -> Result<SuppressionList> {
+    match st.get(&StorePath::from(SUPPRESSION_PATH))? {
+        None => Ok(SuppressionList::default()),
+        Some(b) => SuppressionList::from_json(&b)
+            .map_err(|e| usage(format!("{}/{SUPPRESSION_PATH}: {e}", st.label()))),
+    }
+}
+
+/// What ingest into `st` must suppress, checked against the ring.
+pub fn suppressor(st: &Storage, ring: &KeyRing) -> Result<Option<Suppressor>> {
+    let list = load_list(st)?;
+    Suppressor::new(&list, ring.suppression_key())
+        .map_err(|e| usage(format!("{}/{SUPPRESSION_PATH}: {e}", st.label())))
+}
+
+fn audit(root: &std::path::Path) -> AuditLog {
+    AuditLog::new(root.join("_retention").join("audit.jsonl"))
+}
+
+fn now_text() -> String {
+    let n = crate::now_micros();
+    logveil_model::time::format_rfc3339(n - n.rem_euclid(1_000_000))
+}
+
+fn operator(o: &Option<String>) -> String {
+    o.clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
+    match c {
+        SubjectCommand::Object(a) => add(a, Ground::Objection),
+        SubjectCommand::Restrict(a) => add(a, Ground::Restriction),
+        SubjectCommand::Lift(a) => {
+            let st = storage(&a.root)?;
+            let mut list = load_list(&st)?;
+            let e = list.lift(&a.request_id).map_err(|e| usage(e.to_string()))?;
+            st.put(&StorePath::from(SUPPRESSION_PATH), list.to_json().into())?;
+            let mut d = Map::new();
+            d.insert("request_id".into(), json!(e.request_id));
+            d.insert("ground".into(), json!(e.ground));
+            audit(&a.root).append(&now_text(), "suppression_lifted", &operator(&a.operator), d)?;
+            eprintln!(
+                "logveil: request {} lifted; the subject's events are ingested again",
+                e.request_id
+            );
+            Ok(())
+        }
+        SubjectCommand::Suppressions(a) => {
+            let list = load_list(&storage(&a.root)?)?;
+            if a.json {
+                let v: Vec<_> = list
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "request_id": e.request_id,
+                            "ground": e.ground,
+                            "added_at": e.added_at,
+                            "ips": e.ips.len(),
+                            "device_ids": e.device_ids.len(),
+                            "account_ids": e.account_ids.len(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&v)?);
+                return Ok(());
+            }
+            println!(
+                "{:<24} {:<12} {:<21} IDENTIFIERS",
+                "REQUEST", "GROUND", "ADDED"
+            );
+            for e in &list.entries {
+                println!(
+                    "{:<24} {:<12} {:<21} {} ip, {} device, {} account",
+                    e.request_id,
+                    match e.ground {
+                        Ground::Objection => "objection",
+                        Ground::Restriction => "restriction",
+                    },
+                    e.added_at,
+                    e.ips.len(),
+                    e.device_ids.len(),
+                    e.account_ids.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
+    let mut ring = KeyRing::load(&a.keys)?;
+    if ring.is_development() {
+        return Err(usage(
+            "the development key is public: a suppression list hashed with it would reveal who objected; use a real key ring",
+        ));
+    }
+    let had_key = ring.suppression_key().is_some();
+    let key = ring.ensure_suppression_key(now_text())?.clone();
+    if !had_key {
+        ring.save(&a.keys)?;
+    }
+    let st = storage(&a.root)?;
+    let mut list = load_list(&st)?;
+    let at = now_text();
+    let e = list
+        .add(
+            &key,
+            &a.request_id,
+            ground,
+            &at,
+            &a.ips,
+            &a.device_ids,
+            &a.account_ids,
+        )
+        .map_err(|e| usage(e.to_string()))?
+        .clone();
+    st.put(&StorePath::from(SUPPRESSION_PATH), list.to_json().into())?;
+    let mut d = Map::new();
+    d.insert("request_id".into(), json!(e.request_id));
+    d.insert("ground".into(), json!(e.ground));
+    d.insert("suppression_key".into(), json!(e.key_id));
+    d.insert(
+        "identifiers".into(),
+        json!({"ip": e.ips.len(), "device_id": e.device_ids.len(), "account_id": e.account_ids.len()}),
+    );
+    audit(&a.root).append(&at, "suppression_added", &operator(&a.operator), d)?;
+    eprintln!(
+        "logveil: request {}: {} identifier(s) on the suppression list of {}; ingest drops their events from now on",
+        e.request_id,
+        e.ips.len() + e.device_ids.len() + e.account_ids.len(),
+        a.root.display()
+    );
+    Ok(())
+}
