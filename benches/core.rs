@@ -6,6 +6,7 @@
 //! - `engine/access`: parse + the whole privacy engine (proxy rules, pseudonyms, path,
 //!   referrer, user agent);
 //! - `encode/access`: parse + engine + Arrow builders + zstd Parquet into memory;
+//! - `selfcheck/*`: the privacy self-check scanning the access batches' string columns.
 //! - `scrub/*`: free-text scrubbing of syslog lines (loghub Linux + OpenSSH when the corpus is
 //!   present).
 //!
@@ -145,6 +146,33 @@ fn benches(c: &mut Criterion) {
             }
             w.write(&builder.finish().unwrap()).unwrap();
             black_box(w.into_inner().unwrap().len())
+        })
+    });
+    g.finish();
+
+    // The privacy self-check over the same rows, as Arrow batches (what the writer scans
+    // before each batch is encoded).
+    let mut engine = Engine::new(&KeyRing::development(), EngineConfig::default());
+    let mut builder = AccessBuilder::with_capacity(64 * 1024);
+    let mut batches = Vec::new();
+    for l in &lines {
+        if let Ok(rec) = parse_access(l, Fmt::Combined)
+            && let Outcome::Keep(row) = engine.access(&rec)
+        {
+            builder.append(&row);
+            if builder.len() >= 64 * 1024 {
+                batches.push(builder.finish().unwrap());
+            }
+        }
+    }
+    batches.push(builder.finish().unwrap());
+    let mut g = c.benchmark_group("selfcheck");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("access_batches", |b| {
+        b.iter(|| {
+            for batch in &batches {
+                assert!(logveil_sink::selfcheck::scan_batch(black_box(batch)).is_none());
+            }
         })
     });
     g.finish();

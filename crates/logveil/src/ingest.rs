@@ -23,7 +23,7 @@ use logveil_privacy::{Engine, EngineConfig, KeyRing, Outcome, ProxyAggregator, s
 use logveil_sink::{
     AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
     QuarantineBuilder, RowBuilder, RunInfo, SessionBuilder, SinkConfig, Storage, SyslogBuilder,
-    WrittenFile, commit_manifests, discard, publish,
+    Withheld, WrittenFile, commit_manifests, discard, publish,
 };
 use logveil_source::{Chunk, Chunker, Input};
 
@@ -198,6 +198,8 @@ pub struct Counts {
     pub files: u64,
     /// Privacy rule applications per dataset.
     pub rules: BTreeMap<String, RuleCounts>,
+    /// Partitions the privacy self-check withheld.
+    pub withheld: Vec<Withheld>,
 }
 
 impl Counts {
@@ -220,6 +222,7 @@ impl Counts {
         for (k, v) in &o.rules {
             self.rules.entry(k.clone()).or_default().merge(v);
         }
+        self.withheld.extend(o.withheld.iter().cloned());
     }
 
     pub fn quarantined_total(&self) -> u64 {
@@ -239,6 +242,8 @@ pub struct Progress {
 struct Output {
     data: Vec<WrittenFile>,
     quarantine: Vec<WrittenFile>,
+    /// Partitions (data or quarantine) the privacy self-check withheld.
+    withheld: Vec<Withheld>,
 }
 
 enum DataWriter {
@@ -289,6 +294,20 @@ fn parse_failed(e: logveil_parse::ParseError) -> LineOutcome {
 }
 
 /// Pushes a kept row; other outcomes pass through.
+/// Test hook, in debug builds only: with `LOGVEIL_TEST_LEAK=1`, a request for `/__leak__`
+/// keeps its raw client address as the path, so that tests can prove the privacy self-check
+/// withholds the partition. Release builds have no such path.
+#[cfg(debug_assertions)]
+fn leak_for_tests<'a>(o: &mut Outcome<logveil_model::AccessRow<'a>>, client: &'a [u8]) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("LOGVEIL_TEST_LEAK").is_some_and(|v| v == "1"))
+        && let Outcome::Keep(r) = o
+        && r.path == Some("/__leak__")
+    {
+        r.path = std::str::from_utf8(client).ok();
+    }
+}
+
 fn write_row<B: RowBuilder>(
     w: &mut PartitionWriter<B>,
     o: Outcome<B::Row<'_>>,
@@ -521,7 +540,13 @@ impl<'r> Worker<'r> {
         let engine = &mut self.engine;
         Ok(match (&mut self.parser, &mut self.data) {
             (LineParser::Access(f), DataWriter::Access(w)) => match parse_access(line, *f) {
-                Ok(rec) => write_row(w, engine.access(&rec))?,
+                Ok(rec) => {
+                    #[allow(unused_mut)]
+                    let mut out = engine.access(&rec);
+                    #[cfg(debug_assertions)]
+                    leak_for_tests(&mut out, rec.client);
+                    write_row(w, out)?
+                }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Custom(f), DataWriter::Access(w)) => match f.parse(line) {
@@ -628,20 +653,23 @@ impl<'r> Worker<'r> {
 
     fn finish(mut self) -> Result<(Counts, Output)> {
         let data = match self.data {
-            DataWriter::Access(w) => w.finish()?,
-            DataWriter::Session(w) => w.finish()?,
-            DataWriter::Syslog(w) => w.finish()?,
-            DataWriter::App(w) => w.finish()?,
+            DataWriter::Access(w) => w.finish_checked()?,
+            DataWriter::Session(w) => w.finish_checked()?,
+            DataWriter::Syslog(w) => w.finish_checked()?,
+            DataWriter::App(w) => w.finish_checked()?,
             DataWriter::Proxy(mut w, mut agg) => {
                 let written = &mut self.written;
                 agg.drain(self.engine.key_ids(), |row| {
                     *written += 1;
                     w.push(row)
                 })?;
-                w.finish()?
+                w.finish_checked()?
             }
         };
-        let quarantine = self.quarantine.finish()?;
+        let quarantine = self.quarantine.finish_checked()?;
+        let mut withheld = data.withheld;
+        withheld.extend(quarantine.withheld);
+        let (data, quarantine) = (data.files, quarantine.files);
         self.counts
             .records_written
             .insert(self.job.dataset.name.clone(), self.written);
@@ -649,7 +677,14 @@ impl<'r> Worker<'r> {
         self.counts
             .rules
             .insert(self.job.dataset.name.clone(), self.rules);
-        Ok((self.counts, Output { data, quarantine }))
+        Ok((
+            self.counts,
+            Output {
+                data,
+                quarantine,
+                withheld,
+            },
+        ))
     }
 }
 
@@ -788,10 +823,48 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
     let mut counts = Counts::default();
     let mut data = Vec::new();
     let mut quarantine = Vec::new();
+    let mut withheld = Vec::new();
     for (c, o) in results {
         counts.merge(&c);
         data.extend(o.data);
         quarantine.extend(o.quarantine);
+        withheld.extend(o.withheld);
+    }
+    // A partition one worker withheld is withheld whole: other workers' files of it go too.
+    let failed: BTreeSet<(String, i64)> = withheld
+        .iter()
+        .map(|w| (w.dataset.clone(), w.partition.0))
+        .collect();
+    if !failed.is_empty() {
+        for (spec, files) in [
+            (&job.dataset, &mut data),
+            (&ctx.opts.quarantine, &mut quarantine),
+        ] {
+            let (gone, keep): (Vec<WrittenFile>, Vec<WrittenFile>) = std::mem::take(files)
+                .into_iter()
+                .partition(|f| failed.contains(&(spec.name.clone(), f.partition.0)));
+            let _ = discard(&ctx.storage, &gone);
+            for f in &gone {
+                if let Some(w) = withheld
+                    .iter_mut()
+                    .find(|w| w.dataset == spec.name && w.partition == f.partition)
+                {
+                    w.rows += f.rows;
+                }
+            }
+            *files = keep;
+        }
+        for w in &withheld {
+            counts
+                .rules
+                .entry(w.dataset.clone())
+                .or_default()
+                .add(Rule::SelfCheck, w.rows);
+            if let Some(n) = counts.records_written.get_mut(&w.dataset) {
+                *n = n.saturating_sub(w.rows);
+            }
+        }
+        counts.withheld.extend(withheld);
     }
     if let Err(e) = publish(&ctx.storage, &data).and_then(|()| publish(&ctx.storage, &quarantine)) {
         let _ = discard(&ctx.storage, &data);

@@ -2,7 +2,8 @@
 //! Library crates do the work; this binary is the only place that prints.
 //!
 //! Exit codes: 0 success (bad lines are quarantined, not failures); 1 a fatal runtime error
-//! (unreadable input, unwritable output); 2 bad usage or configuration (including keys).
+//! (unreadable input, unwritable output); 2 bad usage or configuration (including keys); 3 the
+//! run finished but the privacy self-check withheld partitions.
 
 mod config;
 mod generate;
@@ -189,6 +190,8 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = if e.is::<UsageError>() || e.is::<logveil_privacy::KeyError>() {
                 2
+            } else if e.is::<SelfCheckFailed>() {
+                3
             } else {
                 1
             };
@@ -396,8 +399,33 @@ fn execute(
     if c.summary_json {
         println!("{}", s.json());
     }
+    if !s.self_check_withheld.is_empty() {
+        for w in &s.self_check_withheld {
+            eprintln!(
+                "logveil: PRIVACY SELF-CHECK FAILED: {} dt={} hour={:02}: column {} holds a raw {}; {} rows withheld (not published)",
+                w.dataset, w.dt, w.hour, w.column, w.kind, w.rows
+            );
+        }
+        return Err(SelfCheckFailed(s.self_check_withheld.len()).into());
+    }
     Ok(())
 }
+
+/// The run finished, but the privacy self-check withheld partitions (exit code 3).
+#[derive(Debug)]
+struct SelfCheckFailed(usize);
+
+impl std::fmt::Display for SelfCheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the privacy self-check withheld {} partition(s): a privacy rule let a raw identifier through. Everything else was published. Report it (with the lines above, which hold no data), and re-ingest those hours once fixed",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for SelfCheckFailed {}
 
 type ProgressHandle = (
     std::thread::JoinHandle<()>,

@@ -21,6 +21,8 @@ pub struct Summary {
     /// `{dataset: {rule id: applications}}`: every drop, redaction and pseudonymisation,
     /// under the id of the privacy rule (and policy clause) that made it.
     pub rules: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// Partitions the privacy self-check withheld (a raw address or email in a column).
+    pub self_check_withheld: Vec<WithheldPartition>,
     pub seconds: f64,
     pub lines_per_second: f64,
     pub bytes_read: u64,
@@ -31,6 +33,17 @@ pub struct Summary {
     pub key_ids: Vec<String>,
     pub dev_key: bool,
     pub output: String,
+}
+
+/// A partition withheld by the privacy self-check.
+#[derive(Debug, Serialize)]
+pub struct WithheldPartition {
+    pub dataset: String,
+    pub dt: String,
+    pub hour: u32,
+    pub column: String,
+    pub kind: &'static str,
+    pub rows: u64,
 }
 
 impl Summary {
@@ -54,6 +67,18 @@ impl Summary {
                 .iter()
                 .map(|(d, r)| (d.clone(), r.nonzero().collect()))
                 .filter(|(_, m): &(String, BTreeMap<_, _>)| !m.is_empty())
+                .collect(),
+            self_check_withheld: c
+                .withheld
+                .iter()
+                .map(|w| WithheldPartition {
+                    dataset: w.dataset.clone(),
+                    dt: w.partition.date(),
+                    hour: w.partition.hour(),
+                    column: w.finding.column.clone(),
+                    kind: w.finding.kind.as_str(),
+                    rows: w.rows,
+                })
                 .collect(),
             seconds,
             lines_per_second: if seconds > 0.0 {

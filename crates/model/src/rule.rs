@@ -46,10 +46,13 @@ pub enum Rule {
     Objection,
     /// An event of a subject whose processing is restricted (suppression list) is dropped.
     Restriction,
+    /// A partition in which the self-check found a raw address or email is withheld (its
+    /// rows are counted here, never published).
+    SelfCheck,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::ProxyContent,
         Rule::ProxyAggregate,
         Rule::ConsentStatistics,
@@ -67,6 +70,7 @@ impl Rule {
         Rule::KeyShredded,
         Rule::Objection,
         Rule::Restriction,
+        Rule::SelfCheck,
     ];
     pub const COUNT: usize = Rule::ALL.len();
 
@@ -90,6 +94,7 @@ impl Rule {
             Rule::KeyShredded => "key-shredded/9.4",
             Rule::Objection => "objection/7.4",
             Rule::Restriction => "restriction/7.7",
+            Rule::SelfCheck => "self-check/10.1",
         }
     }
 
@@ -108,6 +113,7 @@ impl Rule {
                 | Rule::KeyShredded
                 | Rule::Objection
                 | Rule::Restriction
+                | Rule::SelfCheck
         )
     }
 }

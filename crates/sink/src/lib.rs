@@ -10,6 +10,7 @@
 
 pub mod builders;
 pub mod manifest;
+pub mod selfcheck;
 pub mod storage;
 pub mod writer;
 
@@ -20,7 +21,9 @@ pub use builders::{
 pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
-pub use writer::{PartitionFooter, PartitionWriter, SinkConfig, WrittenFile, discard, publish};
+pub use writer::{
+    Finished, PartitionFooter, PartitionWriter, SinkConfig, Withheld, WrittenFile, discard, publish,
+};
 
 /// Errors of the sink. Messages name the object and never contain row data.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,15 @@ pub enum SinkError {
         dataset: String,
         have: String,
         want: String,
+    },
+    #[error(
+        "privacy self-check failed: dataset {dataset}, partition {partition}, column {column} holds a raw {kind}; the partition was withheld (not published). A privacy rule let an identifier through: report it, and re-ingest the partition's hour once fixed"
+    )]
+    SelfCheck {
+        dataset: String,
+        partition: String,
+        column: String,
+        kind: &'static str,
     },
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -19,6 +19,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::builders::RowBuilder;
 use crate::manifest::DatasetSpec;
+use crate::selfcheck::{self, Finding};
 use crate::storage::{Committed, Storage, Upload};
 use crate::{Result, SinkError};
 
@@ -132,6 +133,26 @@ pub struct PartitionWriter<B: RowBuilder> {
     tick: u64,
     parts: HashMap<HourKey, Part<B>, foldhash::fast::RandomState>,
     written: Vec<WrittenFile>,
+    /// Partitions the privacy self-check failed: withheld, never published.
+    failed: HashMap<HourKey, Withheld, foldhash::fast::RandomState>,
+}
+
+/// A partition the privacy self-check withheld.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Withheld {
+    pub dataset: String,
+    pub partition: HourKey,
+    /// The first finding (column and kind; never the value).
+    pub finding: Finding,
+    /// Rows of the partition withheld by this writer.
+    pub rows: u64,
+}
+
+/// What a writer produced: files to publish, and partitions withheld by the self-check.
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub files: Vec<WrittenFile>,
+    pub withheld: Vec<Withheld>,
 }
 
 fn writer_properties(
@@ -185,6 +206,7 @@ impl<B: RowBuilder> PartitionWriter<B> {
             tick: 0,
             parts: HashMap::default(),
             written: Vec::new(),
+            failed: HashMap::default(),
         }
     }
 
@@ -203,6 +225,13 @@ impl<B: RowBuilder> PartitionWriter<B> {
     pub fn push(&mut self, row: &B::Row<'_>) -> Result<()> {
         let ts = B::partition_ts(row);
         let key = HourKey::of_micros(ts);
+        if !self.failed.is_empty()
+            && let Some(w) = self.failed.get_mut(&key)
+        {
+            // The partition failed closed: its rows are counted, not kept.
+            w.rows += 1;
+            return Ok(());
+        }
         self.tick += 1;
         if self.tick.is_multiple_of(IDLE_CHECK_EVERY) {
             self.close_idle()?;
@@ -278,6 +307,12 @@ impl<B: RowBuilder> PartitionWriter<B> {
                 // instead of regrowing (and copying) from zero.
                 part.builder = B::with_capacity(rows);
             }
+            if let Some(finding) = selfcheck::scan_batch(&batch) {
+                return self.withhold(key, finding, rows as u64);
+            }
+            let Some(part) = self.parts.get_mut(&key) else {
+                return Ok(());
+            };
             if part.file.is_none() {
                 self.seq += 1;
                 let name = format!("part-{}-{:05}.parquet", self.file_prefix, self.seq);
@@ -319,6 +354,9 @@ impl<B: RowBuilder> PartitionWriter<B> {
             part.min_ts = i64::MAX;
             part.max_ts = i64::MIN;
         }
+        let Some(part) = self.parts.get_mut(&key) else {
+            return Ok(());
+        };
         let full = part
             .file
             .as_ref()
@@ -343,6 +381,34 @@ impl<B: RowBuilder> PartitionWriter<B> {
         Ok(())
     }
 
+    /// Fails a partition closed: its open file is abandoned (the upload aborts), its finished
+    /// files are discarded, and its later rows are only counted.
+    fn withhold(&mut self, key: HourKey, finding: Finding, rows: u64) -> Result<()> {
+        let mut withheld_rows = rows;
+        if let Some(part) = self.parts.get_mut(&key) {
+            withheld_rows += part.file.take().map_or(0, |f| f.rows);
+            withheld_rows += part.builder.len() as u64;
+            part.builder = B::with_capacity(0);
+        }
+        self.parts.remove(&key);
+        let (gone, keep): (Vec<WrittenFile>, Vec<WrittenFile>) = std::mem::take(&mut self.written)
+            .into_iter()
+            .partition(|f| f.partition == key);
+        self.written = keep;
+        withheld_rows += gone.iter().map(|f| f.rows).sum::<u64>();
+        discard(&self.storage, &gone)?;
+        self.failed.insert(
+            key,
+            Withheld {
+                dataset: self.spec.name.clone(),
+                partition: key,
+                finding,
+                rows: withheld_rows,
+            },
+        );
+        Ok(())
+    }
+
     /// Files finished so far, not yet handed out by [`Self::finish`].
     pub fn finished_files(&self) -> usize {
         self.written.len()
@@ -350,13 +416,39 @@ impl<B: RowBuilder> PartitionWriter<B> {
 
     /// Writes everything pending and closes all files. Returns the finished files, not yet
     /// published.
-    pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
+    /// Fails (after discarding every file) if the privacy self-check withheld a partition; use
+    /// [`Self::finish_checked`] to publish the rest and report the withheld partitions.
+    pub fn finish(self) -> Result<Vec<WrittenFile>> {
+        let storage = self.storage.clone();
+        let f = self.finish_checked()?;
+        match f.withheld.first() {
+            None => Ok(f.files),
+            Some(w) => {
+                let _ = discard(&storage, &f.files);
+                Err(SinkError::SelfCheck {
+                    dataset: w.dataset.clone(),
+                    partition: w.partition.dir(),
+                    column: w.finding.column.clone(),
+                    kind: w.finding.kind.as_str(),
+                })
+            }
+        }
+    }
+
+    /// Writes everything pending and closes all files. Returns the finished files (not yet
+    /// published) and the partitions the privacy self-check withheld.
+    pub fn finish_checked(mut self) -> Result<Finished> {
         let mut keys: Vec<HourKey> = self.parts.keys().copied().collect();
         keys.sort();
         for k in keys {
             self.flush_part(k, true)?;
         }
-        Ok(std::mem::take(&mut self.written))
+        let mut withheld: Vec<Withheld> = self.failed.drain().map(|(_, w)| w).collect();
+        withheld.sort_by_key(|w| w.partition);
+        Ok(Finished {
+            files: std::mem::take(&mut self.written),
+            withheld,
+        })
     }
 }
 
