@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use std::sync::Arc;
+
 use logveil_model::DatasetKind;
+use logveil_privacy::policy::{DatasetPolicy, PolicyInput};
+use logveil_privacy::pseudonym::Truncation;
 use logveil_sink::DatasetSpec;
 use logveil_source::Input;
 use serde::Deserialize;
@@ -18,6 +22,11 @@ use crate::sources::{MappingConf, SourceSettings};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
+    /// The file's text, to turn byte spans into line numbers.
+    #[serde(skip)]
+    pub text: String,
+    #[serde(skip)]
+    pub path: PathBuf,
     pub output: Output,
     #[serde(default)]
     pub keys: Keys,
@@ -68,6 +77,73 @@ impl Default for Privacy {
 #[serde(deny_unknown_fields)]
 pub struct DatasetConf {
     pub retention_days: Option<u32>,
+    /// The dataset's privacy policy (docs/CONFIGURATION.md, "Privacy policy per dataset").
+    pub policy: Option<toml::Spanned<PolicyConf>>,
+}
+
+type Spanned<T> = toml::Spanned<T>;
+
+/// `[datasets.NAME.policy]`: what may be narrowed of the built-in policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConf {
+    pub columns: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ipv4_prefix: Option<Spanned<u8>>,
+    pub ipv6_prefix: Option<Spanned<u8>>,
+    pub path_templates: Option<Spanned<Vec<Spanned<String>>>>,
+    pub keep_query_params: Option<Spanned<Vec<Spanned<String>>>>,
+    pub proxy_events: Option<Spanned<Vec<Spanned<String>>>>,
+    pub consent: Option<Spanned<String>>,
+}
+
+fn values(v: &Option<Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+    v.as_ref()
+        .map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect())
+        .unwrap_or_default()
+}
+
+impl PolicyConf {
+    fn input(&self) -> PolicyInput {
+        PolicyInput {
+            columns: self.columns.as_ref().map(|_| values(&self.columns)),
+            ipv4_prefix: self.ipv4_prefix.as_ref().map(|v| *v.get_ref()),
+            ipv6_prefix: self.ipv6_prefix.as_ref().map(|v| *v.get_ref()),
+            path_templates: values(&self.path_templates),
+            keep_query_params: values(&self.keep_query_params),
+            proxy_events: values(&self.proxy_events),
+            consent: self.consent.as_ref().map(|c| c.get_ref().clone()),
+        }
+    }
+
+    /// Where a setting (or one entry of a list) is, as a byte range.
+    fn span(&self, field: &str, index: Option<usize>) -> Option<std::ops::Range<usize>> {
+        let list = |l: &Option<Spanned<Vec<Spanned<String>>>>| {
+            l.as_ref()
+                .map(|l| match index.and_then(|i| l.get_ref().get(i)) {
+                    Some(e) => e.span(),
+                    None => l.span(),
+                })
+        };
+        match field {
+            "columns" => list(&self.columns),
+            "path_templates" => list(&self.path_templates),
+            "keep_query_params" => list(&self.keep_query_params),
+            "proxy_events" => list(&self.proxy_events),
+            "ipv4_prefix" => self
+                .ipv4_prefix
+                .as_ref()
+                .map(|v| v.span())
+                .or_else(|| self.ipv6_prefix.as_ref().map(|v| v.span())),
+            "ipv6_prefix" => self.ipv6_prefix.as_ref().map(|v| v.span()),
+            "consent" => self.consent.as_ref().map(|v| v.span()),
+            _ => None,
+        }
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,10 +194,12 @@ impl Pipeline {
     pub fn load(path: &Path) -> Result<Pipeline> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read pipeline config {}", path.display()))?;
-        let p: Pipeline = toml::from_str(&text).map_err(|e| {
+        let mut p: Pipeline = toml::from_str(&text).map_err(|e| {
             // toml's message quotes the offending line of the config, which is ours, not log data.
             anyhow::anyhow!("pipeline config {} is not valid:\n{e}", path.display())
         })?;
+        p.text = text;
+        p.path = path.to_path_buf();
         if p.privacy.ipv4_prefix > MAX_IPV4_PREFIX || p.privacy.ipv6_prefix > MAX_IPV6_PREFIX {
             bail!(
                 "pipeline config {}: privacy.ipv4_prefix must be 0-{MAX_IPV4_PREFIX} and ipv6_prefix 0-{MAX_IPV6_PREFIX} (longer prefixes would store nearly whole addresses)",
@@ -166,6 +244,49 @@ impl Pipeline {
         spec
     }
 
+    /// Network prefixes of the `[privacy]` section.
+    pub fn truncation(&self) -> Truncation {
+        Truncation {
+            ipv4_prefix: self.privacy.ipv4_prefix,
+            ipv6_prefix: self.privacy.ipv6_prefix,
+        }
+    }
+
+    /// The validated policy of dataset `name` of `kind`; an invalid setting is reported with
+    /// its line.
+    pub fn policy(&self, name: &str, kind: DatasetKind) -> Result<Arc<DatasetPolicy>> {
+        let conf = self.datasets.get(name).and_then(|d| d.policy.as_ref());
+        let input = conf.map(|c| c.get_ref().input()).unwrap_or_default();
+        DatasetPolicy::resolve(kind, &input, self.truncation())
+            .map(Arc::new)
+            .map_err(|e| {
+                let line = conf
+                    .and_then(|c| c.get_ref().span(e.field, e.index).or(Some(c.span())))
+                    .map_or(0, |r| line_of(&self.text, r.start));
+                anyhow::anyhow!(
+                    "pipeline config {} line {line}: datasets.{name}.policy.{e}",
+                    self.path.display()
+                )
+            })
+    }
+
+    /// Datasets with a `policy` table that no source writes (a typo would otherwise leave the
+    /// intended dataset on the built-in policy).
+    pub fn check_policy_targets(&self, jobs: &[Job]) -> Result<()> {
+        for (name, d) in &self.datasets {
+            if let Some(p) = &d.policy
+                && !jobs.iter().any(|j| &j.dataset.name == name)
+            {
+                bail!(
+                    "pipeline config {} line {}: datasets.{name}.policy: no source writes dataset {name:?}",
+                    self.path.display(),
+                    line_of(&self.text, p.span().start)
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The jobs of this pipeline, with their parsers resolved (`auto` sources are sniffed
     /// here). Returns notes for the operator (e.g. which format `auto` chose).
     pub fn jobs(&self) -> Result<(Vec<Job>, Vec<String>)> {
@@ -203,11 +324,13 @@ impl Pipeline {
                     index,
                     name: s.name.clone(),
                     parser,
+                    policy: self.policy(&name, kind)?,
                     dataset: self.dataset(&name, kind),
                     inputs,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        self.check_policy_targets(&jobs)?;
         Ok((jobs, notes))
     }
 }

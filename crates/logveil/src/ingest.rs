@@ -19,6 +19,7 @@ use logveil_parse::custom::LogFormat;
 use logveil_parse::proxy::{ProxyFormat, parse_proxy};
 use logveil_parse::session::parse_session;
 use logveil_parse::syslog::{SyslogMode, SyslogOptions, parse_syslog, strip_octet_count};
+use logveil_privacy::policy::DatasetPolicy;
 use logveil_privacy::{Engine, EngineConfig, KeyRing, Outcome, ProxyAggregator, scrub};
 use logveil_sink::{
     AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
@@ -150,6 +151,8 @@ pub struct Job {
     pub name: String,
     pub parser: ParserSpec,
     pub dataset: DatasetSpec,
+    /// The dataset's privacy policy (declared or built-in).
+    pub policy: Arc<DatasetPolicy>,
     pub inputs: Vec<Input>,
 }
 
@@ -388,6 +391,7 @@ impl<'r> Worker<'r> {
                     footer(&job.dataset),
                 )
                 .with_partition_footer(key_footer.clone())
+                .with_null_columns(job.policy.dropped_columns())
             };
         }
         let (parser, data, quarantine_text) = match &job.parser {
@@ -459,7 +463,9 @@ impl<'r> Worker<'r> {
         Worker {
             job,
             opts,
-            engine: Engine::new(&ctx.ring, opts.engine).with_suppressor(ctx.suppressor.clone()),
+            engine: Engine::new(&ctx.ring, opts.engine)
+                .with_policy(job.policy.clone())
+                .with_suppressor(ctx.suppressor.clone()),
             parser,
             data,
             quarantine: PartitionWriter::new(

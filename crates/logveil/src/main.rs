@@ -58,6 +58,10 @@ enum Command {
     /// Retention: legal holds (the partition sweep follows).
     #[command(subcommand)]
     Retention(keys_cmd::RetentionCommand),
+    /// Privacy policy: `policy check PIPELINE.toml` validates a pipeline's policy and prints
+    /// the effective policy of each dataset, with the rule (and policy clause) behind each line.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Data subjects: objection and restriction (suppression list).
     #[command(subcommand)]
     Subject(subject_cmd::SubjectCommand),
@@ -144,6 +148,19 @@ struct IngestArgs {
     files: Vec<String>,
 }
 
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a pipeline config (exit 2 with the line and the reason if it is not valid) and
+    /// print the effective privacy policy of every dataset it writes.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Args)]
+struct PolicyCheckArgs {
+    /// Pipeline configuration file.
+    pipeline: PathBuf,
+}
+
 #[derive(Args)]
 struct RunArgs {
     /// Pipeline configuration file.
@@ -183,6 +200,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => keys_cmd::cmd_keys(a),
         Command::Retention(a) => keys_cmd::cmd_retention(a),
         Command::Subject(a) => subject_cmd::cmd_subject(a),
+        Command::Policy(PolicyCommand::Check(a)) => cmd_policy_check(a),
         Command::Generate(a) => generate::run(a),
     };
     match result {
@@ -305,19 +323,62 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         dataset.retention_explicit = true;
     }
     let ring = load_ring(a.keys.keys.as_deref(), a.keys.dev_key)?;
-    let job = Job {
-        index: 0,
-        name: name.clone(),
-        parser,
-        dataset,
-        inputs,
-    };
     let trunc = Truncation {
         ipv4_prefix: a.ipv4_prefix,
         ipv6_prefix: a.ipv6_prefix,
     };
+    let job = Job {
+        index: 0,
+        name: name.clone(),
+        parser,
+        policy: Arc::new(logveil_privacy::policy::DatasetPolicy::default_for(
+            dataset.kind,
+            trunc,
+        )),
+        dataset,
+        inputs,
+    };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)
+}
+
+fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
+    let p = config::Pipeline::load(&a.pipeline).map_err(|e| usage(format!("{e:#}")))?;
+    let (jobs, notes) = p
+        .jobs()
+        .map_err(|e| usage(format!("{}: {e:#}", a.pipeline.display())))?;
+    for n in notes {
+        eprintln!("logveil: {n}");
+    }
+    println!("pipeline {}: valid", a.pipeline.display());
+    println!(
+        "keys: {}",
+        match (&p.keys.file, p.keys.dev_key) {
+            (Some(f), _) => format!("key ring {}", f.display()),
+            (None, true) => "the public DEVELOPMENT key (demo only)".into(),
+            (None, false) => "none configured (a run will refuse to start)".into(),
+        }
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for j in &jobs {
+        println!("source {} → dataset {}", j.name, j.dataset.name);
+    }
+    for j in &jobs {
+        if seen.insert(j.dataset.name.clone()) {
+            println!();
+            print!(
+                "{}",
+                j.policy.describe(&j.dataset.name, j.dataset.retention_days)
+            );
+        }
+    }
+    let q = p.dataset("_quarantine", logveil_model::DatasetKind::Quarantine);
+    println!();
+    println!(
+        "dataset _quarantine (retention {} days): bad lines, masked and scrubbed (proxy and custom-layout lines withheld entirely)",
+        q.retention_days
+    );
+    Ok(())
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {

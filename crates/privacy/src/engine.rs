@@ -17,6 +17,7 @@ pub use logs::{MAX_ATTRIBUTE_BYTES, MAX_MESSAGE_BYTES, ProxyFacts, normalise_lev
 use std::sync::Arc;
 
 use crate::keys::KeyRing;
+use crate::policy::{ConsentCategory, DatasetPolicy};
 use crate::pseudonym::{IdKind, IpCache, IpFacts, Pseudonym, Pseudonymiser, Truncation};
 use crate::suppress::{Ground, Suppressor};
 use crate::ua::UaCache;
@@ -149,6 +150,9 @@ pub struct Engine {
     rules: RuleCounts,
     /// Subjects whose events are dropped (objection, restriction); `None` when nobody is.
     suppressor: Option<Arc<Suppressor>>,
+    /// The dataset's declared policy (templates, kept parameters, extra proxy markers,
+    /// consent category); `None`: the built-in one.
+    policy: Option<Arc<DatasetPolicy>>,
     uas: UaCache,
     s: Scratch,
     l: logs::LogScratch,
@@ -185,10 +189,18 @@ impl Engine {
             ips_prev: (usize::MAX, IpCache::new(cfg.ip_cache_entries)),
             rules: RuleCounts::default(),
             suppressor: None,
+            policy: None,
             uas: UaCache::new(cfg.ua_cache_entries),
             s: Scratch::default(),
             l: logs::LogScratch::default(),
         }
+    }
+
+    /// Applies a dataset's declared policy (its prefixes replace the configured ones).
+    pub fn with_policy(mut self, p: Arc<DatasetPolicy>) -> Engine {
+        self.cfg.truncation = p.truncation;
+        self.policy = Some(p);
+        self
     }
 
     /// Drops the events of the subjects on this suppression list.
@@ -288,6 +300,9 @@ impl Engine {
                     return Outcome::Drop(DropReason::ProxyTraffic);
                 }
                 let has_path = url::clean_path(target, &mut self.s.path);
+                if has_path && let Some(p) = self.policy.as_deref().filter(|p| p.rewrites_paths()) {
+                    p.rewrite_path(target, &mut self.s.path);
+                }
                 (
                     method_str(method),
                     has_path,
@@ -351,10 +366,23 @@ impl Engine {
 
     /// Session event → `session` row.
     pub fn session<'s>(&'s mut self, ev: &'s SessionEvent<'s>) -> Outcome<SessionRow<'s>> {
-        if ev.destination_field || is_proxy_event(&ev.event) {
+        if ev.destination_field
+            || is_proxy_event(&ev.event)
+            || self
+                .policy
+                .as_deref()
+                .is_some_and(|p| p.is_proxy_event(&ev.event))
+        {
             return Outcome::Drop(DropReason::ProxyTraffic);
         }
-        let Some(consent) = ev.consent.filter(|c| c.statistics) else {
+        let need_marketing = self
+            .policy
+            .as_deref()
+            .is_some_and(|p| p.consent == ConsentCategory::Marketing);
+        let Some(consent) = ev
+            .consent
+            .filter(|c| c.statistics && (c.marketing || !need_marketing))
+        else {
             return Outcome::Drop(DropReason::NoStatisticsConsent);
         };
         if let Some(r) = self.suppressed(
@@ -395,10 +423,13 @@ impl Engine {
             self.ips
                 .lookup(ip.as_bytes(), &self.pseudonymiser, &self.cfg.truncation)
         });
-        let has_page = ev
-            .page
-            .as_deref()
-            .is_some_and(|pg| url::clean_path(pg.as_bytes(), &mut self.s.path));
+        let has_page = ev.page.as_deref().is_some_and(|pg| {
+            let ok = url::clean_path(pg.as_bytes(), &mut self.s.path);
+            if ok && let Some(p) = self.policy.as_deref().filter(|p| p.rewrites_paths()) {
+                p.rewrite_path(pg.as_bytes(), &mut self.s.path);
+            }
+            ok
+        });
         let has_ref = ev
             .referrer
             .as_deref()

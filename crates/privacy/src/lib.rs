@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod keys;
+pub mod policy;
 pub mod proxy_usage;
 pub mod pseudonym;
 pub mod scrub;

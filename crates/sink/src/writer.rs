@@ -115,6 +115,22 @@ struct Part<B> {
     last_used: u64,
 }
 
+/// `batch` with the given columns replaced by nulls.
+fn null_out(
+    batch: arrow_array::RecordBatch,
+    columns: &[usize],
+) -> std::result::Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    let schema = batch.schema();
+    let rows = batch.num_rows();
+    let mut cols = batch.columns().to_vec();
+    for &i in columns {
+        if let Some(f) = schema.fields().get(i) {
+            cols[i] = arrow_array::new_null_array(f.data_type(), rows);
+        }
+    }
+    arrow_array::RecordBatch::try_new(schema, cols)
+}
+
 /// Footer entries for the files of one partition.
 pub type PartitionFooter = std::sync::Arc<dyn Fn(HourKey) -> Vec<KeyValue> + Send + Sync>;
 
@@ -133,6 +149,8 @@ pub struct PartitionWriter<B: RowBuilder> {
     tick: u64,
     parts: HashMap<HourKey, Part<B>, foldhash::fast::RandomState>,
     written: Vec<WrittenFile>,
+    /// Columns the dataset's policy drops: written as nulls.
+    null_columns: Vec<usize>,
     /// Partitions the privacy self-check failed: withheld, never published.
     failed: HashMap<HourKey, Withheld, foldhash::fast::RandomState>,
 }
@@ -207,7 +225,15 @@ impl<B: RowBuilder> PartitionWriter<B> {
             parts: HashMap::default(),
             written: Vec::new(),
             failed: HashMap::default(),
+            null_columns: Vec::new(),
         }
+    }
+
+    /// Writes these columns (indices into the schema; nullable ones) as nulls, whatever the
+    /// rows held: the dataset's policy dropped them.
+    pub fn with_null_columns(mut self, columns: Vec<usize>) -> Self {
+        self.null_columns = columns;
+        self
     }
 
     /// Adds footer entries computed per partition to every file of that partition.
@@ -307,6 +333,14 @@ impl<B: RowBuilder> PartitionWriter<B> {
                 // instead of regrowing (and copying) from zero.
                 part.builder = B::with_capacity(rows);
             }
+            let batch = if self.null_columns.is_empty() {
+                batch
+            } else {
+                null_out(batch, &self.null_columns).map_err(|source| SinkError::Arrow {
+                    dataset: self.spec.name.clone(),
+                    source,
+                })?
+            };
             if let Some(finding) = selfcheck::scan_batch(&batch) {
                 return self.withhold(key, finding, rows as u64);
             }

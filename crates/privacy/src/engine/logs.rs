@@ -299,10 +299,13 @@ impl Engine {
             pseudo(IdKind::Device, &rec.device_id),
             pseudo(IdKind::Account, &rec.account_id),
         ];
-        let has_path = rec
-            .path
-            .as_deref()
-            .is_some_and(|pg| url::clean_path(pg.as_bytes(), &mut self.s.path));
+        let has_path = rec.path.as_deref().is_some_and(|pg| {
+            let ok = url::clean_path(pg.as_bytes(), &mut self.s.path);
+            if ok && let Some(p) = self.policy.as_deref().filter(|p| p.rewrites_paths()) {
+                p.rewrite_path(pg.as_bytes(), &mut self.s.path);
+            }
+            ok
+        });
         let l = &mut self.l;
         let has_message = rec.message.as_deref().is_some_and(|m| {
             scrub::scrub_text(m.as_bytes(), MAX_MESSAGE_BYTES, &mut l.message);
