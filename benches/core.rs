@@ -7,8 +7,8 @@
 //!   referrer, user agent);
 //! - `encode/access`: parse + engine + Arrow builders + zstd Parquet into memory;
 //! - `selfcheck/*`: the privacy self-check scanning the access batches' string columns.
-//! - `scrub/*`: free-text scrubbing of syslog lines (loghub Linux + OpenSSH when the corpus is
-//!   present).
+//!
+//! Free-text scrubbing has its own bench in the privacy crate (`benches/scrub.rs`).
 //!
 //! Run: `cargo bench -p logveil --bench core`. Throughput is reported per line and per byte.
 
@@ -178,48 +178,5 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-/// Free-text scrubbing (`scrub_text`, as applied to syslog and app-log messages and to
-/// quarantined lines) on real syslog text when the corpus is present (loghub Linux + OpenSSH),
-/// else on the shipped syslog fixture.
-fn scrub_bench(c: &mut Criterion) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let corpus = std::env::var_os("LOGVEIL_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/corpus"));
-    let loghub = corpus.join("syslog/loghub");
-    let (name, files) = if loghub.is_dir() {
-        (
-            "loghub_linux_openssh",
-            vec![loghub.join("Linux_2k.log"), loghub.join("OpenSSH_2k.log")],
-        )
-    } else {
-        ("fixture_syslog", vec![root.join("fixtures/syslog.log")])
-    };
-    let mut lines = Vec::new();
-    for f in files {
-        let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        lines.extend(
-            data.split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
-        );
-    }
-    let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
-    let mut g = c.benchmark_group("scrub");
-    g.throughput(Throughput::Bytes(bytes));
-    let mut out = String::new();
-    g.bench_function(name, |b| {
-        b.iter(|| {
-            let mut n = 0usize;
-            for l in &lines {
-                logveil_privacy::scrub::scrub_text(black_box(l), 4096, &mut out);
-                n += out.len();
-            }
-            black_box(n)
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(core, benches, scrub_bench);
+criterion_group!(core, benches);
 criterion_main!(core);

@@ -236,25 +236,41 @@ pub(crate) fn contains_ipv4(s: &[u8]) -> bool {
     false
 }
 
-fn parses_v6(t: &[u8]) -> bool {
-    t.len() <= MAX_V6_TEXT && std::str::from_utf8(t).is_ok_and(|t| t.parse::<Ipv6Addr>().is_ok())
+fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {
+    if t.len() > MAX_V6_TEXT {
+        return None;
+    }
+    std::str::from_utf8(t).ok()?.parse().ok()
 }
 
 /// Parses `head ":" tail` as IPv6 without allocating.
-fn parses_v6_joined(head: &[u8], tail: &[u8]) -> bool {
+fn parse_v6_joined(head: &[u8], tail: &[u8]) -> Option<Ipv6Addr> {
     let mut buf = [0u8; MAX_V6_TEXT];
     let total = head.len() + 1 + tail.len();
-    let Some(dst) = buf.get_mut(..total) else {
-        return false;
-    };
+    let dst = buf.get_mut(..total)?;
     let (h, rest) = dst.split_at_mut(head.len());
     h.copy_from_slice(head);
-    let Some((colon, t)) = rest.split_first_mut() else {
-        return false;
-    };
+    let (colon, t) = rest.split_first_mut()?;
     *colon = b':';
     t.copy_from_slice(tail);
-    parses_v6(dst)
+    parse_v6(dst)
+}
+
+/// Cheap necessary condition for `contains_ipv6`: every candidate it parses is a substring of
+/// `s`, and textual IPv6 has either a `::` or at least six ':' (eight groups, or six and an
+/// IPv4 tail). Rejects times such as `13:55:36` without running the parser.
+fn may_contain_ipv6(s: &[u8]) -> bool {
+    let mut colons = 0usize;
+    let mut prev_colon = false;
+    for &b in s {
+        let c = b == b':';
+        if c && prev_colon {
+            return true;
+        }
+        colons += usize::from(c);
+        prev_colon = c;
+    }
+    colons >= 6
 }
 
 /// True if `s` contains an IPv6 address. A maximal run of `[0-9A-Fa-f:.]` counts when, after
@@ -263,6 +279,15 @@ fn parses_v6_joined(head: &[u8], tail: &[u8]) -> bool {
 /// sub-sequence of its groups with at least three non-empty groups that parses counts too (so
 /// an address glued to other text is still found). Times (`13:55:36`) never parse.
 pub(crate) fn contains_ipv6(s: &[u8]) -> bool {
+    find_ipv6(s).is_some()
+}
+
+/// The address whose text `contains_ipv6` finds first (the whole delimited run when it parses,
+/// else the first glued candidate that does).
+pub(crate) fn find_ipv6(s: &[u8]) -> Option<Ipv6Addr> {
+    if !may_contain_ipv6(s) {
+        return None;
+    }
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         if class(b) & C_V6 == 0 {
@@ -278,39 +303,39 @@ pub(crate) fn contains_ipv6(s: &[u8]) -> bool {
             colons += usize::from(c == b':');
             i += 1;
         }
-        if colons >= 2 && run_has_ipv6(s, start, i) {
-            return true;
+        if colons >= 2
+            && let Some(a) = run_ipv6(s, start, i)
+        {
+            return Some(a);
         }
     }
-    false
+    None
 }
 
-fn run_has_ipv6(s: &[u8], start: usize, end: usize) -> bool {
-    let Some(run) = s.get(start..end) else {
-        return false;
-    };
+fn run_ipv6(s: &[u8], start: usize, end: usize) -> Option<Ipv6Addr> {
+    let run = s.get(start..end)?;
     let left_free = start == 0 || s.get(start - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
     let right_free = s.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
     if left_free && right_free {
         let t = trim_trailing_dots(run);
-        if parses_v6(t) {
-            return true;
+        if let Some(a) = parse_v6(t) {
+            return Some(a);
         }
         if let Some(t2) = t.strip_suffix(b":")
             && !t2.ends_with(b":")
-            && parses_v6(t2)
+            && let Some(a) = parse_v6(t2)
         {
-            return true;
+            return Some(a);
         }
     }
     let mut piece_start = 0;
     loop {
         let piece_end = memchr(b':', &run[piece_start..]).map_or(run.len(), |p| piece_start + p);
-        if v6_candidates_from(run, piece_start, piece_end) {
-            return true;
+        if let Some(a) = v6_candidates_from(run, piece_start, piece_end) {
+            return Some(a);
         }
         if piece_end >= run.len() {
-            return false;
+            return None;
         }
         piece_start = piece_end + 1;
     }
@@ -318,7 +343,7 @@ fn run_has_ipv6(s: &[u8], start: usize, end: usize) -> bool {
 
 /// Tries the candidates that start with the (suffix of the) colon-separated piece
 /// `run[ps..pe]` and span up to eight further pieces; requires ≥ 3 non-empty groups.
-fn v6_candidates_from(run: &[u8], ps: usize, pe: usize) -> bool {
+fn v6_candidates_from(run: &[u8], ps: usize, pe: usize) -> Option<Ipv6Addr> {
     let first = &run[ps..pe];
     let first = match memrchr(b'.', first) {
         Some(d) => &first[d + 1..],
@@ -346,11 +371,16 @@ fn v6_candidates_from(run: &[u8], ps: usize, pe: usize) -> bool {
         };
         let prefix = &prefix[..prefix.len().min(4)];
         let h = &head[..head_len];
-        if groups + usize::from(!prefix.is_empty()) >= 3 && parses_v6_joined(h, prefix) {
-            return true;
+        if groups + usize::from(!prefix.is_empty()) >= 3
+            && let Some(a) = parse_v6_joined(h, prefix)
+        {
+            return Some(a);
         }
-        if dot.is_some() && groups + 2 >= 3 && parses_v6_joined(h, piece) {
-            return true;
+        if dot.is_some()
+            && groups + 2 >= 3
+            && let Some(a) = parse_v6_joined(h, piece)
+        {
+            return Some(a);
         }
         empties += usize::from(piece.is_empty());
         if piece.len() > 4 || dot.is_some() || empties > 2 {
@@ -367,18 +397,7 @@ fn v6_candidates_from(run: &[u8], ps: usize, pe: usize) -> bool {
         groups += usize::from(!piece.is_empty());
         pos = ne;
     }
-    false
-}
-
-/// IPv4 or IPv6 address anywhere in `s` (see `contains_ipv4` / `contains_ipv6`).
-pub(crate) fn contains_ip(s: &[u8]) -> bool {
-    let mut dots = 0usize;
-    let mut colons = 0usize;
-    for &b in s {
-        dots += usize::from(b == b'.');
-        colons += usize::from(b == b':');
-    }
-    (dots >= 3 && contains_ipv4(s)) || (colons >= 2 && contains_ipv6(s))
+    None
 }
 
 /// 8-4-4-4-12 hex digits, any case.

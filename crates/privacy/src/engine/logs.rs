@@ -213,7 +213,10 @@ impl Engine {
             sd_ids(sd, &mut l.sd_ids);
             l.sd_ids.as_str()
         });
-        scrub::scrub_text(m.message, MAX_MESSAGE_BYTES, &mut l.message);
+        // Addresses and UUIDs in the text become their pseudonyms (of this event's epoch), so
+        // the message stays joinable with the identifier columns.
+        let ids = Some(&self.pseudonymiser);
+        scrub::scrub_text_with(m.message, MAX_MESSAGE_BYTES, ids, &mut l.message);
         let changed = |raw: Option<&[u8]>, out: Option<&str>| {
             raw.filter(|r| !r.is_empty())
                 .is_some_and(|r| out.is_none_or(|o| o.as_bytes() != r))
@@ -307,15 +310,16 @@ impl Engine {
             ok
         });
         let l = &mut self.l;
+        let ids = Some(&self.pseudonymiser);
         let has_message = rec.message.as_deref().is_some_and(|m| {
-            scrub::scrub_text(m.as_bytes(), MAX_MESSAGE_BYTES, &mut l.message);
+            scrub::scrub_text_with(m.as_bytes(), MAX_MESSAGE_BYTES, ids, &mut l.message);
             true
         });
         l.attributes.resize(rec.kept.len(), None);
         for (slot, v) in l.attributes.iter_mut().zip(&rec.kept) {
             *slot = v.as_deref().map(|v| {
                 let mut out = slot.take().unwrap_or_default();
-                scrub::scrub_text(v.as_bytes(), MAX_ATTRIBUTE_BYTES, &mut out);
+                scrub::scrub_text_with(v.as_bytes(), MAX_ATTRIBUTE_BYTES, ids, &mut out);
                 out
             });
         }
