@@ -423,7 +423,7 @@ fn scrub_token(
         out.push_str("?<redacted>");
         return replaced(true);
     }
-    if bits & T_DOT == 0 && tok.len() < 16 {
+    if bits & T_DOT == 0 && tok.len() < 12 {
         return Verdict::Keep;
     }
     if scrub_word(tok, ids, pre, out) {
@@ -434,13 +434,14 @@ fn scrub_token(
 }
 
 /// A token that no rule can match: none of the rule bits (but a single trailing `:`, as in
-/// `sshd[42]:` or `code 11:`, which no rule looks at), not a path, shorter than any id or token
-/// (16) and, from 13 bytes on, not starting with a digit (a card number).
+/// `sshd[42]:` or `code 11:`, which no rule looks at), not a path, and shorter than any id or
+/// token: under 12 bytes, or under 16 without a digit (a random-looking token of 12 or more
+/// has digits, and so has a card number).
 #[inline(always)]
 fn is_plain(tok: &[u8], bits: u16) -> bool {
     let short = match tok {
         [b'/', ..] => false,
-        [first, ..] => tok.len() < 13 || (tok.len() < 16 && !first.is_ascii_digit()),
+        [_, ..] => tok.len() < 12 || (tok.len() < 16 && bits & T_DIGIT == 0),
         [] => true,
     };
     short

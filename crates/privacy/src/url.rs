@@ -413,8 +413,9 @@ pub(crate) fn is_uuid(s: &[u8]) -> bool {
 }
 
 /// Looks for id-like runs of bytes of class `mask` (`C_URLSAFE` or `C_B64`): a run containing a
-/// UUID gives `Uuid`; a run of ≥ 16 hex digits, or of ≥ 20 chars mixing letters and digits, gives
-/// `Token`.
+/// UUID gives `Uuid`; a run of ≥ 16 hex digits, of ≥ 20 chars mixing letters and digits, or of
+/// ≥ 12 chars with at least 3 letters, 3 digits and 4 letter/digit alternations (random-looking:
+/// `k7m2p9q4r8s3`, unlike words such as `x86_64-linux` or `sha256sum`) gives `Token`.
 pub(crate) fn scan_id_runs(s: &[u8], mask: u8) -> Option<Sensitive> {
     let mut token = false;
     let mut i = 0;
@@ -426,6 +427,7 @@ pub(crate) fn scan_id_runs(s: &[u8], mask: u8) -> Option<Sensitive> {
         let start = i;
         let mut seen = 0u8;
         let mut all_hex = true;
+        let (mut letters, mut digits, mut flips, mut prev) = (0u32, 0u32, 0u32, 0u8);
         while let Some(&c) = s.get(i) {
             let cl = class(c);
             if cl & mask == 0 {
@@ -433,13 +435,24 @@ pub(crate) fn scan_id_runs(s: &[u8], mask: u8) -> Option<Sensitive> {
             }
             seen |= cl;
             all_hex &= cl & C_HEX != 0;
+            let kind = cl & (C_DIGIT | C_ALPHA);
+            letters += u32::from(kind == C_ALPHA);
+            digits += u32::from(kind == C_DIGIT);
+            flips += u32::from(kind != 0 && prev != 0 && kind != prev);
+            if kind != 0 {
+                prev = kind;
+            }
             i += 1;
         }
         let len = i - start;
         if len >= 36 && s[start..i].windows(36).any(is_uuid) {
             return Some(Sensitive::Uuid);
         }
-        if (len >= 16 && all_hex) || (len >= 20 && seen & C_DIGIT != 0 && seen & C_ALPHA != 0) {
+        let random_looking = len >= 12 && letters >= 3 && digits >= 3 && flips >= 4;
+        if (len >= 16 && all_hex)
+            || (len >= 20 && seen & C_DIGIT != 0 && seen & C_ALPHA != 0)
+            || random_looking
+        {
             token = true;
         }
     }
@@ -489,7 +502,7 @@ fn classify_plain_segment(s: &[u8]) -> Option<Sensitive> {
     if !s.is_empty() && all & C_DIGIT != 0 {
         return Some(Sensitive::Id);
     }
-    if s.len() < 16 {
+    if s.len() < 12 {
         return None;
     }
     if dots >= 2 && is_jwt(s) {
@@ -727,8 +740,9 @@ fn is_dns_name(host: &[u8]) -> bool {
     })
 }
 
-/// Scheme and host of a referrer URL, lower-cased, without userinfo, port, path, query or
-/// fragment: "https://www.google.com/search?q=x" -> "https://www.google.com". Returns false
+/// Scheme and site of a referrer URL, lower-cased, without userinfo, port, path, query or
+/// fragment; for http(s) the host is reduced to its site (see [`site`]):
+/// "https://www.google.com/search?q=x" -> "https://google.com". Returns false
 /// (out empty) for "-", relative references, garbage, or an IP-literal host (v4, v6 bracketed,
 /// also decimal/hex forms like http://3232235777/ or 0x7f.1) — an IP host must never be stored.
 /// Host must be a valid DNS name (letters, digits, '-', '.', ≤ 253 bytes; IDN punycode ok).
@@ -772,10 +786,40 @@ pub fn referrer_host(referrer: &[u8], out: &mut String) -> bool {
         out.push(char::from(b.to_ascii_lowercase()));
     }
     out.push_str("://");
+    let web = scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https");
+    let host = if web { site(host) } else { host };
     for &b in host {
         out.push(char::from(b.to_ascii_lowercase()));
     }
     true
+}
+
+/// The site of a web host: its last two labels, or three when the second-to-last is a short
+/// second-level label under a country code (`example.co.uk`, `example.com.au`). Subdomains
+/// can name a person or a destination (`alice.github.io`, `dest-1.example.net`); the site
+/// is what referrer analytics need. Without the public suffix list this is an approximation
+/// that errs towards keeping less.
+fn site(host: &[u8]) -> &[u8] {
+    let dots: Vec<usize> = host
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'.')
+        .map(|(i, _)| i)
+        .collect();
+    if dots.len() < 2 {
+        return host;
+    }
+    let last = &host[dots[dots.len() - 1] + 1..];
+    let second = &host[dots[dots.len() - 2] + 1..dots[dots.len() - 1]];
+    let keep = if last.len() == 2 && second.len() <= 3 && dots.len() >= 2 {
+        3
+    } else {
+        2
+    };
+    if dots.len() < keep {
+        return host;
+    }
+    &host[dots[dots.len() - keep] + 1..]
 }
 
 /// True if a request target is absolute-form (`scheme://…`, e.g. `http://example.com/x`) or
@@ -1008,13 +1052,36 @@ mod tests {
     }
 
     #[test]
+    fn random_looking_runs_are_tokens() {
+        for t in ["k7m2p9q4r8s3", "t9ym4Tr7TN9Pm7", "a1b2c3d4e5f6"] {
+            assert_eq!(
+                scan_id_runs(t.as_bytes(), C_URLSAFE),
+                Some(Sensitive::Token),
+                "{t}"
+            );
+        }
+        for w in [
+            "x86_64-linux-gnu",
+            "sha256sum",
+            "ubuntu2204lts",
+            "utf8mb4_unicode",
+            "ipv6address",
+        ] {
+            assert_eq!(scan_id_runs(w.as_bytes(), C_URLSAFE), None, "{w}");
+        }
+    }
+
+    #[test]
     fn referrer_host_examples() {
         let ok = |r: &str, want: &str| assert_eq!(rh(r).as_deref(), Some(want), "{r}");
-        ok(
-            "https://www.google.com/search?q=x",
-            "https://www.google.com",
-        );
-        ok("HTTPS://WWW.Example.COM:443/x", "https://www.example.com");
+        ok("https://www.google.com/search?q=x", "https://google.com");
+        ok("HTTPS://WWW.Example.COM:443/x", "https://example.com");
+        // Subdomains are reduced to the site: they can name a person or a destination.
+        ok("https://alice.github.io/", "https://github.io");
+        ok("https://dest-7.cdn.example.net/p", "https://example.net");
+        ok("https://news.bbc.co.uk/x", "https://bbc.co.uk");
+        ok("https://shop.example.com.au/", "https://example.com.au");
+        ok("https://example.co.uk/", "https://example.co.uk");
         ok("https://user:pass@example.com/", "https://example.com");
         ok("https://a@b@example.com/x", "https://example.com");
         ok(
