@@ -1,7 +1,7 @@
 //! The privacy engine: turns a parsed record into a privacy-safe row, or decides it must be
 //! dropped (proxy traffic, no consent) or quarantined. This is where the policy's promises are
 //! kept: allow-listed fields only, pseudonyms instead of identifiers, networks instead of
-//! addresses, paths without queries, referrers reduced to scheme and host, consent enforced.
+//! addresses, paths without queries, referrers reduced to scheme and site, consent enforced.
 //!
 //! One engine per worker thread; it owns its caches and scratch buffers, so the hot path does
 //! not allocate. Rows borrow from the engine and the input line until the next call.

@@ -544,7 +544,7 @@ impl DatasetPolicy {
         if col("referrer_host") {
             let _ = writeln!(
                 s,
-                "  referrer_host [{}]: scheme and host only",
+                "  referrer_host [{}]: scheme and site only",
                 Rule::ReferrerHost.id()
             );
         }

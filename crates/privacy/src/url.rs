@@ -572,7 +572,7 @@ static PATH_FLAGS: [u8; 256] = build_path_flags();
 /// segment can never be classified as sensitive, so it is copied without classification.
 #[inline]
 fn trivial_segment(len: usize, dots: usize, colons: usize, special: u8, nondigit: u8) -> bool {
-    len < 16 && dots < 3 && colons < 2 && special == 0 && (len == 0 || nondigit != 0)
+    len < 12 && dots < 3 && colons < 2 && special == 0 && (len == 0 || nondigit != 0)
 }
 
 /// One tight pass over a whole path: true if every segment is trivially clean (see
