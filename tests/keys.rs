@@ -208,6 +208,24 @@ fn shredding_is_blocked_by_holds_then_makes_old_epochs_unlinkable() {
         .args(["retention", "release", "--root"])
         .arg(&out)
         .args(["--id", "h-1"]));
+    let root_audit = text(&std::fs::read(out.join("_retention/audit.jsonl")).unwrap());
+    assert_eq!(
+        root_audit.matches("\"hold_placed\"").count(),
+        1,
+        "{root_audit}"
+    );
+    assert_eq!(
+        root_audit.matches("\"hold_released\"").count(),
+        1,
+        "{root_audit}"
+    );
+    let holds = ok(bin()
+        .args(["retention", "holds", "--json", "--root"])
+        .arg(&out));
+    let h: serde_json::Value = serde_json::from_slice(&holds.stdout).unwrap();
+    assert_eq!(h[0]["reason"], "case 1");
+    assert_eq!(h[0]["owner"], "legal");
+    assert!(h[0]["released_at"].is_string());
     let o = shred(&["--dry-run"]);
     assert!(o.status.success());
     assert_eq!(text(&o.stdout).matches("would shred").count(), 2);
@@ -243,6 +261,7 @@ fn shredding_is_blocked_by_holds_then_makes_old_epochs_unlinkable() {
     let s = ingest(&keys, &input, &out2);
     assert_eq!(s["records_written"]["access"], 1);
     assert_eq!(s["dropped"]["key_shredded"], 2);
+    assert_eq!(s["rules"]["access"]["key-shredded/9.4"], 2);
     let after = rows(&out2);
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].2, before[2].2);

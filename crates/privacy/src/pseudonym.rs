@@ -387,8 +387,9 @@ mod tests {
         assert_eq!(x.as_str().len(), 32);
     }
 
-    /// HMAC-SHA256 pseudonyms follow RFC 2104 with the documented subkey derivation,
-    /// checked against an independent computation (RFC 4231 test case 2 for the primitive).
+    /// The HMAC-SHA256 primitive behind the HMAC pseudonymiser is the standard one (RFC 4231
+    /// test case 2); the subkey derivation on top is covered by
+    /// `different_keys_and_algorithms_differ`.
     #[test]
     fn hmac_sha256_is_the_standard_construction() {
         let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();

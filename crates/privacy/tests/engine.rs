@@ -975,6 +975,48 @@ fn marketing_fields_need_marketing_consent() {
     }
 }
 
+/// Field-level rule counters: each kept event counts once per rule it triggered.
+#[test]
+fn rule_counters_count_field_level_applications() {
+    use logveil_model::Rule;
+    let mut e = dev_engine();
+    // No marketing and no preferences consent: marketing fields and locale are gated.
+    session(&mut e, &event(false, true, false)).kept();
+    // Full consent, and a page with a query.
+    let mut ev = event(true, true, true);
+    set(&mut ev, "page", json!("/pricing?plan=pro"));
+    session(&mut e, &ev).kept();
+    // No statistics consent: dropped (counted by the caller, not here).
+    assert_eq!(
+        session(&mut e, &event(true, false, true)),
+        Got::Drop(DropReason::NoStatisticsConsent)
+    );
+    let r = e.take_rule_counts();
+    assert_eq!(r.get(Rule::ConsentMarketing), 1);
+    assert_eq!(r.get(Rule::ConsentPreferences), 1);
+    for rule in [
+        Rule::PseudonymiseSession,
+        Rule::PseudonymiseDevice,
+        Rule::PseudonymiseAccount,
+        Rule::PseudonymiseIp,
+        Rule::TruncateIp,
+        Rule::ReferrerHost,
+    ] {
+        assert_eq!(r.get(rule), 2, "{rule:?}");
+    }
+    assert_eq!(r.get(Rule::StripQuery), 1);
+    assert_eq!(
+        r.get(Rule::ConsentStatistics),
+        0,
+        "drops are the caller's to count"
+    );
+    assert_eq!(
+        e.take_rule_counts(),
+        logveil_model::RuleCounts::default(),
+        "taken"
+    );
+}
+
 #[test]
 fn utm_values_are_scrubbed() {
     let mut e = dev_engine();
