@@ -193,7 +193,8 @@ fn now_or(flag: &Option<String>) -> Result<i64> {
     }
 }
 
-fn operator(o: &Option<String>) -> String {
+/// Who runs a command, for audit logs: `--operator`, else `$USER`.
+pub(crate) fn operator(o: &Option<String>) -> String {
     o.clone()
         .or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.is_empty())
@@ -210,7 +211,8 @@ fn audit_log(ring: &Path, audit: &Option<PathBuf>) -> AuditLog {
     }))
 }
 
-fn second(t: i64) -> String {
+/// RFC 3339 time truncated to the second.
+pub(crate) fn second(t: i64) -> String {
     format_rfc3339(t - t.rem_euclid(1_000_000))
 }
 

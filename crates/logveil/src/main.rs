@@ -342,14 +342,21 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
     execute(&a.out, ring, opts, &[job], &a.run)
 }
 
-fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
-    let p = config::Pipeline::load(&a.pipeline).map_err(|e| usage(format!("{e:#}")))?;
+/// Loads and validates a pipeline and resolves its jobs (printing the notes, e.g. what
+/// `--format auto` chose); every problem is a usage error.
+fn load_pipeline(path: &Path) -> Result<(config::Pipeline, Vec<Job>)> {
+    let p = config::Pipeline::load(path).map_err(|e| usage(format!("{e:#}")))?;
     let (jobs, notes) = p
         .jobs()
-        .map_err(|e| usage(format!("{}: {e:#}", a.pipeline.display())))?;
+        .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
     for n in notes {
         eprintln!("logveil: {n}");
     }
+    Ok((p, jobs))
+}
+
+fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
+    let (p, jobs) = load_pipeline(&a.pipeline)?;
     println!("pipeline {}: valid", a.pipeline.display());
     println!(
         "keys: {}",
@@ -382,13 +389,7 @@ fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {
-    let p = config::Pipeline::load(&a.pipeline).map_err(|e| usage(format!("{e:#}")))?;
-    let (jobs, notes) = p
-        .jobs()
-        .map_err(|e| usage(format!("{}: {e:#}", a.pipeline.display())))?;
-    for n in notes {
-        eprintln!("logveil: {n}");
-    }
+    let (p, jobs) = load_pipeline(&a.pipeline)?;
     let ring = load_ring(p.keys.file.as_deref(), p.keys.dev_key)?;
     let trunc = Truncation {
         ipv4_prefix: p.privacy.ipv4_prefix,

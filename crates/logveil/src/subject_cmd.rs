@@ -16,6 +16,7 @@ use logveil_sink::Storage;
 use object_store::path::Path as StorePath;
 use serde_json::{Map, json};
 
+use crate::keys_cmd::{operator, second};
 use crate::usage;
 
 #[derive(Subcommand)]
@@ -97,15 +98,7 @@ fn audit(root: &std::path::Path) -> AuditLog {
 }
 
 fn now_text() -> String {
-    let n = crate::now_micros();
-    logveil_model::time::format_rfc3339(n - n.rem_euclid(1_000_000))
-}
-
-fn operator(o: &Option<String>) -> String {
-    o.clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    second(crate::now_micros())
 }
 
 pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
