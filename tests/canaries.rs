@@ -78,6 +78,15 @@ impl Gen {
         s
     }
 
+    /// A user name of plain letters (no digits: only its position can give it away).
+    fn user(&mut self) -> String {
+        let s: String = (0..10)
+            .map(|_| b"ghjkmnpqrstvwxyz"[self.rng.below(16) as usize] as char)
+            .collect();
+        self.planted.cores.push(s.clone());
+        s
+    }
+
     fn hex(&mut self, n: usize) -> String {
         let s: String = (0..n)
             .map(|_| b"0123456789abcdef"[self.rng.below(16) as usize] as char)
@@ -360,13 +369,17 @@ fn syslog(g: &mut Gen) -> Corpus {
     for i in 0..N {
         let line = match i % 3 {
             0 => format!(
-                "<38>1 {} auth-1 sshd 1000 - [origin ip=\"{}\" user=\"{}\"] Accepted publickey for {} from {} port 22 ssh2 {}",
+                "<38>1 {} auth-1 sshd 1000 - [origin ip=\"{}\" user=\"{}\"] Accepted publickey for {} from {} port 22 ssh2 {}; Invalid user {} from {} port 4242; session opened for user {} by (uid=0); user={}",
                 rfc3339(i),
                 g.ip(),
                 g.email(),
-                g.core(),
+                g.user(),
                 g.ip(),
-                g.secret_phrase()
+                g.secret_phrase(),
+                g.user(),
+                g.ip(),
+                g.user(),
+                g.user()
             ),
             1 => format!(
                 "<86>1 {} {} dashboard - AUDIT - password reset requested by {} for device {} via https://{}/reset?token={}",
@@ -436,10 +449,11 @@ fn app(g: &mut Gen, json: bool) -> Corpus {
             t.push_str(&line.to_string());
         } else {
             t.push_str(&format!(
-                "ts={} level=info msg=\"payment accepted for {} from {}\" ip={} device_id={} path=\"/login?token={}\" status=200 request_id=\"req {}\" email={} api_key={}",
+                "ts={} level=info msg=\"payment accepted for {} from {} user={}\" ip={} device_id={} path=\"/login?token={}\" status=200 request_id=\"req {}\" email={} api_key={}",
                 rfc3339(i),
                 g.email(),
                 g.ip(),
+                g.user(),
                 g.ip(),
                 g.device(),
                 g.core(),

@@ -21,18 +21,49 @@
 //! - URL (`scheme://`, also JSON-escaped or percent-encoded) → `<url>` (with its query string);
 //!   email (also `%40`) → `<email>`; host name → `<host>`; long hex runs and letter/digit
 //!   tokens → `<token>`; values after secret keys (`password=`, `"token":`, `Bearer`, `Basic`,
-//!   also as the last word of a swallowed query string) → `<secret>`; Luhn-valid 13–19 digit runs → `<card>`; dashed MACs → `<mac>`; a query string
-//!   → `?<redacted>`; path segments → `clean_path` placeholders (`/users/:id`).
+//!   also as the last word of a swallowed query string) → `<secret>`; Luhn-valid 13–19 digit
+//!   runs → `<card>`; dashed MACs → `<mac>`; a query string → `?<redacted>`; path segments →
+//!   `clean_path` placeholders (`/users/:id`).
+//! - User name → `<user>` (the keyword stays), in these positions only:
+//!   - the value of a user key `user`, `username`, `user_name`, `login`, `logname`, `ruser`,
+//!     `account` (any case): `user=bob`, `USER=root ;`, `user: bob`, `user:bob`, `"user":"bob"`,
+//!     `'username': 'bob'`, `user = bob`, also as the last word of a swallowed query string.
+//!     Quoted, the value runs to the closing quote; bare, to the next delimiter other than `\`
+//!     and `=` (`DOMAIN\bob` goes whole). A space right after `=` means an empty value, as PAM
+//!     writes `logname= uid=0 … ruser= rhost=…`: those stay as they are. `uid`, `euid`, `users`,
+//!     `user_id` are not user keys;
+//!   - OpenSSH and PAM: the word after `user` when `invalid`, `for` or `authenticating` precedes
+//!     it (`Invalid user admin from`, `for invalid user admin`, `session opened for user alice`,
+//!     `Connection closed by authenticating user bob`); the word after `for` or a user key when
+//!     its origin follows it: ` from ADDR` where ADDR holds a `.` or `:` (an address or host) or
+//!     is followed by ` port` (`Accepted publickey for deploy from 1.2.3.4`, `User root from
+//!     1.2.3.4 not allowed`), ` ADDR port` (`Disconnected from user bob 1.2.3.4 port 22`), and
+//!     after `for` ` [preauth]` (`failures for root [preauth]`); the word before `(uid=` after
+//!     `by` (`by alice(uid=1000)`). Such a word runs to the next space, tab, control character,
+//!     `"`, `<`, `>` or `(`; OpenSSH's extra space (`Invalid user  0101`) is skipped, an empty
+//!     name (`Invalid user  from`) stays empty;
+//!   - sudo: the first word of the text, or the word after `sudo:`, when ` : ` follows it and
+//!     `TTY=` or `COMMAND=` comes later (`alice : TTY=pts/0 ; … ; USER=root ; COMMAND=…`);
+//!   - a home directory in a path: `/home/alice/.ssh` → `/home/:user/.ssh` (also `/Users/`).
+//!
+//!   A name that is one URL, email or IP address keeps that rule's marker (an address its
+//!   pseudonym). Prose in these shapes loses a word: `for service from 10.0.0.1`, `waiting for
+//!   user input`, `invalid user name`; prose without an origin after `from` keeps it (`waiting
+//!   for upstream from cache`, `for example from the docs`), and so do `user agent`, `user
+//!   request`, PAM's `user unknown` and other words after `user`.
 //!
 //! One pass: a 256-entry class table splits the line into delimiters and tokens and gathers
 //! summary bits per token (colon, `@`, `%`, `?`, dot, digit, slash). Delimiters and tokens that
 //! no rule can match (no rule bit but perhaps a trailing `:`, shorter than any id, not a path,
-//! not after a secret key) are not copied one by one: they extend a pending run of input that is
-//! written with one `push_str` when a replaced token or a control character comes, or at the
-//! end. Only tokens whose summary bits can match a rule are looked at again, and only by those
-//! rules (the URL rule needs `:` and `/`, the IP rules `:` or `.` and a digit, …); the rules
-//! that keep a token leave it in the pending run. No allocation unless the input holds JSON
-//! escapes (`\u0040`, `\/`), which are decoded into a copy first.
+//! not after a secret key, not announced as a user name) are not copied one by one: they extend
+//! a pending run of input that is written with one `push_str` when a replaced token or a
+//! control character comes, or at the end. Only tokens whose summary bits can match a rule are
+//! looked at again, and only by those rules (the URL rule needs `:` and `/`, the IP rules `:` or
+//! `.` and a digit, …); the rules that keep a token leave it in the pending run. The words that
+//! announce a secret or a user name (`password`, `Bearer`, `user`, `for`, …) are recognised by
+//! their first two letters and length before any closer look; they record where the announced
+//! value starts, and the scan replaces the token found there. No allocation unless the input
+//! holds JSON escapes (`\u0040`, `\/`), which are decoded into a copy first.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -68,13 +99,18 @@ const T_DIGIT: u16 = 512;
 const T_SLASH: u16 = 1024;
 /// A token with none of these, short and not starting with `/`, matches no rule.
 const T_RULES: u16 = T_COLON | T_AT | T_PCT | T_QUERY | T_DOT;
+/// Ends a user name written as a word (`for user alice(uid=…)`, see `value_end`): space, tab,
+/// control characters, `"`, `<`, `>`, `(`.
+const E_WORD: u16 = 2048;
+/// Ends a bare value after a user key (`user=alice,`): delimiters but `\` and `=`.
+const E_VALUE: u16 = 4096;
 
 const fn build_classes() -> [u16; 256] {
     let mut table = [0u16; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        table[i] = if b == b'\t' {
+        let mut c = if b == b'\t' {
             D_DELIM | D_HARD
         } else if b < 0x20 || b == 0x7f {
             D_DELIM | D_HARD | D_CTRL
@@ -95,6 +131,13 @@ const fn build_classes() -> [u16; 256] {
                 _ => 0,
             }
         };
+        if c & D_DELIM != 0 && b != b'\\' && b != b'=' {
+            c |= E_VALUE;
+        }
+        if c & D_CTRL != 0 || matches!(b, b' ' | b'\t' | b'"' | b'<' | b'>' | b'(') {
+            c |= E_WORD;
+        }
+        table[i] = c;
         i += 1;
     }
     table
@@ -299,6 +342,16 @@ fn contains_hostname(s: &[u8]) -> bool {
             })
 }
 
+/// `whole_token_rule`, also on the percent-decoded token.
+fn whole_rule(tok: &[u8], bits: u16, want_addr: bool) -> Option<Whole> {
+    if bits & T_PCT != 0 {
+        whole_token_rule(tok, bits, want_addr)
+            .or_else(|| with_pct_decoded(tok, |d| whole_token_rule(d, !0, want_addr)))
+    } else {
+        whole_token_rule(tok, bits, want_addr)
+    }
+}
+
 /// Writes the marker of an IP address found in text.
 fn push_ip(addr: Option<IpAddr>, ids: Option<&Pseudonymiser>, out: &mut String) {
     match (ids, addr) {
@@ -359,13 +412,7 @@ fn scrub_token(
     out: &mut String,
 ) -> Verdict {
     let has_query = bits & T_QUERY != 0;
-    let want_addr = ids.is_some();
-    let whole = if bits & T_PCT != 0 {
-        whole_token_rule(tok, bits, want_addr)
-            .or_else(|| with_pct_decoded(tok, |d| whole_token_rule(d, !0, want_addr)))
-    } else {
-        whole_token_rule(tok, bits, want_addr)
-    };
+    let whole = whole_rule(tok, bits, ids.is_some());
     let replaced = |swallow| Verdict::Replaced { swallow };
     if let Some(whole) = whole {
         push_lossy(out, pre);
@@ -403,12 +450,12 @@ fn scrub_token(
         push_lossy(out, pre);
         return match memchr2(b'?', b'#', tok) {
             Some(cut) => {
-                push_clean_path(&tok[..cut], usize::MAX, out);
+                push_text_path(&tok[..cut], out);
                 out.push_str("?<redacted>");
                 replaced(true)
             }
             None => {
-                push_clean_path(tok, usize::MAX, out);
+                push_text_path(tok, out);
                 replaced(false)
             }
         };
@@ -431,6 +478,23 @@ fn scrub_token(
     } else {
         Verdict::Keep
     }
+}
+
+/// A path in text: `clean_path`'s placeholders, and the user's directory of a home directory
+/// (`/home/alice/.ssh` → `/home/:user/.ssh`, also `/Users/…`).
+fn push_text_path(path: &[u8], out: &mut String) {
+    for home in ["/home/", "/Users/"] {
+        if let Some(rest) = path.strip_prefix(home.as_bytes()) {
+            let n = memchr(b'/', rest).unwrap_or(rest.len());
+            if n > 0 {
+                out.push_str(home);
+                out.push_str(":user");
+                push_clean_path(&rest[n..], usize::MAX, out);
+                return;
+            }
+        }
+    }
+    push_clean_path(path, usize::MAX, out);
 }
 
 /// A token that no rule can match: none of the rule bits (but a single trailing `:`, as in
@@ -533,31 +597,371 @@ fn assigns_value(tok: &[u8], rest: &[u8]) -> bool {
         .is_some_and(|b| matches!(b, b'=' | b':'))
 }
 
-/// Whether the token ending at `end` of `s` makes the next token a secret: a secret key that
-/// is assigned a value, or `Bearer` followed by a space.
-#[inline(always)]
-fn starts_secret(tok: &[u8], s: &[u8], end: usize) -> bool {
-    // Cheap pre-check on the first two letters of the keys and `bearer` (3–14 bytes).
-    let [a, b, ..] = tok else { return false };
-    tok.len() >= 3
-        && tok.len() <= 14
-        && matches!(
-            (a | 0x20, b | 0x20),
-            (b'p', b'a' | b'w')
-                | (b's', b'e')
-                | (b'c', b'l')
-                | (b't', b'o')
-                | (b'a', b'c' | b'p' | b'u')
-                | (b'r', b'e')
-                | (b'b', b'e')
-        )
-        && starts_secret_slow(tok, s, end)
-}
-
-#[inline(never)]
+/// Whether the secret key or scheme `tok`, ending at `end` of `s`, makes the next token a
+/// secret: a secret key that is assigned a value, or `Bearer` followed by a space.
 fn starts_secret_slow(tok: &[u8], s: &[u8], end: usize) -> bool {
     (is_secret_key(tok) && assigns_value(tok, s.get(end..).unwrap_or_default()))
         || (tok.eq_ignore_ascii_case(b"bearer") && s.get(end) == Some(&b' '))
+}
+
+/// What a token says about the text around it (see `marks`).
+enum Mark {
+    None,
+    /// The next token is a secret.
+    Secret,
+    /// `w[a..z]`, after the token, is a user name: replaced by `<user>` when the scan reaches
+    /// `a`.
+    User(usize, usize),
+    /// A lone `:` between spaces: sudo's `alice : TTY=…` if the text starts so (`sudo_user`).
+    SudoColon,
+}
+
+/// What `marks`' pre-check found a token may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keyword {
+    /// A secret key or `bearer`.
+    Secret,
+    /// A user key (`is_user_key`).
+    UserKey,
+    For,
+    By,
+    Sudo,
+}
+
+/// What the token `tok = w[start..end]` marks: the next token as a secret (a secret key that
+/// is assigned a value, `Bearer `), a user name after it (`user_name_after`, `sudo_user`
+/// after `sudo:`) or perhaps before it (sudo's ` : `).
+#[inline(always)]
+fn marks(tok: &[u8], w: &[u8], start: usize, end: usize) -> Mark {
+    let [a, b, ..] = tok else {
+        let colon =
+            tok == b":" && w.get(end) == Some(&b' ') && w.get(start.wrapping_sub(1)) == Some(&b' ');
+        return if colon { Mark::SudoColon } else { Mark::None };
+    };
+    // Cheap pre-check on the first two letters and the length (without a trailing `:`) of the
+    // secret keys, `bearer`, the user keys, `for`, `by` and `sudo:`.
+    let n = tok.len() - usize::from(tok.last() == Some(&b':'));
+    let kind = match (a | 0x20, b | 0x20, n) {
+        (b'p', b'a', 4 | 6 | 8)
+        | (b'p', b'w', 3)
+        | (b's', b'e', 6)
+        | (b'c', b'l', 13)
+        | (b't', b'o', 5)
+        | (b'a', b'c', 12)
+        | (b'a', b'p', 6 | 7)
+        | (b'a', b'u', 4 | 13)
+        | (b'r', b'e', 13)
+        | (b'b', b'e', 6) => Keyword::Secret,
+        (b'a', b'c', 7) | (b'r', b'u', 5) | (b'u', b's', 4 | 8 | 9) | (b'l', b'o', 5 | 7) => {
+            // `logname= uid=0`, `ruser= rhost=…`: an empty value (common in PAM's lines).
+            if w.get(end) == Some(&b'=') && w.get(end + 1) == Some(&b' ') {
+                return Mark::None;
+            }
+            Keyword::UserKey
+        }
+        (b'f', b'o', 3) => Keyword::For,
+        (b'b', b'y', 2) => Keyword::By,
+        (b's', b'u', 4) => Keyword::Sudo,
+        _ => return Mark::None,
+    };
+    marks_slow(tok, w, start, end, kind)
+}
+
+#[inline(never)]
+fn marks_slow(tok: &[u8], w: &[u8], start: usize, end: usize, kind: Keyword) -> Mark {
+    let found = match kind {
+        Keyword::Secret => {
+            return if starts_secret_slow(tok, w, end) {
+                Mark::Secret
+            } else {
+                Mark::None
+            };
+        }
+        Keyword::Sudo => {
+            return match (tok == b"sudo:").then(|| sudo_user(w, end)).flatten() {
+                Some((a, z)) => Mark::User(a, z),
+                None => Mark::None,
+            };
+        }
+        Keyword::UserKey => is_user_key(tok.strip_suffix(b":").unwrap_or(tok)),
+        Keyword::For => tok.eq_ignore_ascii_case(b"for"),
+        Keyword::By => tok.eq_ignore_ascii_case(b"by"),
+    };
+    if found {
+        user_name_after(tok, w, start, end, kind)
+    } else {
+        Mark::None
+    }
+}
+
+/// Keys whose value is a user name (`user=bob`, `"username": "bob"`, `USER=root`): `user`,
+/// `username`, `user_name`, `login`, `logname`, `ruser`, `account`.
+#[inline(always)]
+fn is_user_key(name: &[u8]) -> bool {
+    let is = |k: &[u8]| name.eq_ignore_ascii_case(k);
+    match name.len() {
+        4 => is(b"user"),
+        5 => is(b"login") || is(b"ruser"),
+        7 => is(b"logname") || is(b"account"),
+        8 => is(b"username"),
+        9 => is(b"user_name"),
+        _ => false,
+    }
+}
+
+/// The marker of a user name.
+const USER: &str = "<user>";
+
+/// `user:bob` in one token (`bits` has the colon): where the value starts.
+#[inline(always)]
+fn glued_user_value(tok: &[u8], bits: u16) -> Option<usize> {
+    // Cheap pre-check on the first two letters of the user keys (times such as `13:55:36` are
+    // the common tokens with a colon).
+    let [a, b, ..] = tok else { return None };
+    if bits & T_COLON == 0
+        || !matches!(
+            (a | 0x20, b | 0x20),
+            (b'u', b's') | (b'l', b'o') | (b'r', b'u') | (b'a', b'c')
+        )
+    {
+        return None;
+    }
+    let p = memchr(b':', tok)?;
+    (is_user_key(&tok[..p]) && tok.get(p + 1).is_some_and(|&b| b != b':')).then_some(p + 1)
+}
+
+/// The value assigned to a user key.
+enum Assigned {
+    /// No `=` or `:` follows: the key is a plain word (`Invalid user admin`).
+    No,
+    /// `logname= uid=0`, `ruser= `, `user=""`, `user=` at the end.
+    Empty,
+    /// The value starts at this index; `Some(q)` if the quote `q` opens it.
+    Value(usize, Option<u8>),
+}
+
+/// The value of the user key `tok` ending at `end` of `w`: `KEY=v`, `KEY = v`, `KEY: v`,
+/// `"KEY":"v"`, `'KEY': 'v'`. After `=` the value must follow at once (PAM's `logname= uid=0`
+/// and `ruser= rhost=…` are empty) unless a space precedes the `=` too (`user = bob`); after
+/// `:` spaces are skipped. One quote may open the value.
+fn assigned_value(tok: &[u8], w: &[u8], end: usize) -> Assigned {
+    let mut k = end;
+    let mut skip_spaces = true;
+    if !tok.ends_with(b":") {
+        let mut spaced = false;
+        while let Some(&b) = w.get(k) {
+            match b {
+                b'"' | b'\'' => {}
+                b' ' => spaced = true,
+                _ => break,
+            }
+            k += 1;
+        }
+        match w.get(k) {
+            Some(b'=') => skip_spaces = spaced,
+            Some(b':') => {}
+            _ => return Assigned::No,
+        }
+        k += 1;
+    }
+    if skip_spaces {
+        while w.get(k) == Some(&b' ') {
+            k += 1;
+        }
+    }
+    let quote = match w.get(k) {
+        Some(&q @ (b'"' | b'\'')) => {
+            k += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    if is_delim_at(w, k) {
+        Assigned::Empty
+    } else {
+        Assigned::Value(k, quote)
+    }
+}
+
+/// The word that follows the keyword ending at `end` after one or more spaces (OpenSSH writes
+/// `Invalid user  0101` for the name ` 0101`), opened by at most one quote: its start and
+/// quote. None if the word is missing or `from` (`Invalid user  from …`: the name is empty).
+fn word_after(w: &[u8], end: usize) -> Option<(usize, Option<u8>)> {
+    let mut k = end;
+    while w.get(k) == Some(&b' ') {
+        k += 1;
+    }
+    if k == end {
+        return None;
+    }
+    let quote = match w.get(k) {
+        Some(&q @ (b'"' | b'\'')) => {
+            k += 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    let from = w
+        .get(k..k + 4)
+        .is_some_and(|word| word.eq_ignore_ascii_case(b"from"))
+        && is_delim_at(w, k + 4);
+    let missing = is_delim_at(w, k) || from;
+    (!missing).then_some((k, quote))
+}
+
+/// Where the user name starting at `a` ends. Quoted: at the closing quote (`\"` does not
+/// close; no closing quote: as unquoted). After `=` or `:`: at the first delimiter other than
+/// `\` and `=` (`user=DOMAIN\bob` goes whole). A plain word (`for user alice`): at the first
+/// space, tab, control character, hard quote-less delimiter `<`/`>` or `(`, so that
+/// `alice(uid=1000)` keeps its `(uid=1000)`.
+fn value_end(w: &[u8], a: usize, quote: Option<u8>, word: bool) -> usize {
+    if let Some(q) = quote {
+        let mut k = a;
+        while let Some(&b) = w.get(k) {
+            if class(b) & D_CTRL != 0 {
+                break;
+            }
+            if b == q && w.get(k.wrapping_sub(1)) != Some(&b'\\') {
+                return k;
+            }
+            k += 1;
+        }
+    }
+    let stop = if word { E_WORD } else { E_VALUE };
+    let rest = w.get(a..).unwrap_or_default();
+    a + rest
+        .iter()
+        .position(|&b| class(b) & stop != 0)
+        .unwrap_or(rest.len())
+}
+
+/// Whether the word that ends one space before `start` is `invalid`, `for` or
+/// `authenticating` (any case).
+#[inline(always)]
+fn after_user_prefix(w: &[u8], start: usize) -> bool {
+    let Some(head) = start.checked_sub(1).and_then(|e| w.get(..e)) else {
+        return false;
+    };
+    if w[head.len()] != b' ' {
+        return false;
+    }
+    let word: &[u8] = match head.last().map(|b| b | 0x20) {
+        Some(b'd') => b"invalid",
+        Some(b'r') => b"for",
+        Some(b'g') => b"authenticating",
+        _ => return false,
+    };
+    head.len() >= word.len()
+        && head[head.len() - word.len()..].eq_ignore_ascii_case(word)
+        && is_delim_at(w, (head.len() - word.len()).wrapping_sub(1))
+}
+
+/// Whether `s` starts with `p` (ASCII, any case).
+#[inline]
+fn starts_ci(s: &[u8], p: &[u8]) -> bool {
+    s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+}
+
+/// Whether the user name ending at `z` is followed by where it came from, as OpenSSH writes
+/// it: ` from ADDR` (ADDR holds `.` or `:` inside, or ` port` follows it), ` ADDR port` (ADDR
+/// holds a digit and `.` or `:`), or, if `preauth` (after `for`), ` [preauth]`.
+fn followed_by_origin(w: &[u8], z: usize, preauth: bool) -> bool {
+    let Some([b' ', r @ ..]) = w.get(z..) else {
+        return false;
+    };
+    let (r, from) = match r.get(..5) {
+        Some(h) if h.eq_ignore_ascii_case(b"from ") => (&r[5..], true),
+        _ if preauth && starts_ci(r, b"[preauth]") => return true,
+        _ => (r, false),
+    };
+    // One pass over ADDR: a `.` or `:` with more of ADDR after it; a digit.
+    let (mut dotted, mut digit) = (false, false);
+    let mut k = 0;
+    while let Some(&b) = r.get(k) {
+        match b {
+            b' ' => break,
+            b'.' | b':' => dotted |= !matches!(r.get(k + 1), None | Some(b' ' | b',')),
+            b'0'..=b'9' => digit = true,
+            _ => {}
+        }
+        if dotted && from {
+            return true;
+        }
+        k += 1;
+    }
+    k > 0 && (from || (dotted && digit)) && starts_ci(&r[k..], b" port ")
+}
+
+/// A user name announced by `tok = w[start..end]`:
+///
+/// - a user key assigned a value (`user=bob`, `"username": "bob"`, `USER=root ;`): the value;
+/// - `user` as a plain word after `invalid`, `for` or `authenticating` (`Invalid user admin`,
+///   `for invalid user admin`, `session opened for user alice`, `Connection closed by
+///   authenticating user bob`): the next word;
+/// - a user key as a plain word, or `for`, whose next word is followed by its origin
+///   (`followed_by_origin`: `Accepted publickey for deploy from 1.2.3.4`, `Disconnected from
+///   user bob 1.2.3.4 port 22`; after `for` also `failures for root [preauth]`): that word;
+/// - `by` whose next word is glued to `(uid=` (`by alice(uid=1000)`): that word.
+#[inline(always)]
+fn user_name_after(tok: &[u8], w: &[u8], start: usize, end: usize, kind: Keyword) -> Mark {
+    let user_key = kind == Keyword::UserKey;
+    if user_key {
+        // `KEY=value`, the common case, at once.
+        if w.get(end) == Some(&b'=') && !is_delim_at(w, end + 1) {
+            return Mark::User(end + 1, value_end(w, end + 1, None, false));
+        }
+        match assigned_value(tok, w, end) {
+            Assigned::Value(a, quote) => return Mark::User(a, value_end(w, a, quote, false)),
+            Assigned::Empty => return Mark::None,
+            Assigned::No => {}
+        }
+    }
+    let Some((a, quote)) = word_after(w, end) else {
+        return Mark::None;
+    };
+    let z = value_end(w, a, quote, true);
+    let fires = if kind == Keyword::By {
+        w.get(z..z + 5) == Some(b"(uid=")
+    } else {
+        (tok.len() == 4 && user_key && after_user_prefix(w, start))
+            || followed_by_origin(w, z, !user_key)
+    };
+    if fires { Mark::User(a, z) } else { Mark::None }
+}
+
+/// sudo's `alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls` (also
+/// `alice : 3 incorrect password attempts ; TTY=…`): the first word at or after `from` (after
+/// spaces), if ` : ` follows it and `TTY=` or `COMMAND=` comes later. Looked for after `sudo:`
+/// and, when a lone ` : ` comes (or the scan stops early), at the start of the text.
+fn sudo_user(w: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut a = from;
+    while matches!(w.get(a), Some(b' ' | b'\t')) {
+        a += 1;
+    }
+    // One token; `\` joins (`DOMAIN\alice`).
+    let (mut z, _) = scan_token(w, a);
+    while w.get(z) == Some(&b'\\') {
+        z = scan_token(w, z + 1).0;
+    }
+    let rest = w.get(z..).unwrap_or_default().strip_prefix(b" : ")?;
+    (z > a
+        && (memchr::memmem::find(rest, b"TTY=").is_some()
+            || memchr::memmem::find(rest, b"COMMAND=").is_some()))
+    .then_some((a, z))
+}
+
+/// sudo's name at the start of the text (`sudo_user`), if it ends by `upto` and is still part
+/// of the pending raw run `w[*pending..]`: written, with the run before it, as `<user>`.
+#[cold]
+fn replace_sudo_user(w: &[u8], upto: usize, pending: &mut usize, out: &mut String) {
+    if let Some((a, z)) = sudo_user(w, 0)
+        && a >= *pending
+        && z <= upto
+    {
+        push_lossy(out, &w[*pending..a]);
+        out.push_str(USER);
+        *pending = z;
+    }
 }
 
 /// Three or more ':' between hex digits only (`2001:db8:2ce:1`, `00:1a:2b:3c:4d:5e`), which
@@ -642,6 +1046,9 @@ pub fn scrub_text_with(
     let mut i = 0;
     // The next real token is a secret: it follows `password=`, `"token": `, `Bearer `, …
     let mut secret_next = false;
+    // `w[user.0..user.1]` is a user name announced by the token before it (`user=`, `Invalid
+    // user`, `for … from`): replaced when the scan reaches `user.0`.
+    let mut user = (usize::MAX, 0);
     while let Some(&b) = w.get(i) {
         let c = class(b);
         if splits(c, w, i) {
@@ -655,8 +1062,13 @@ pub fn scrub_text_with(
         }
         let (j, bits) = scan_token(w, i);
         let tok = &w[i..j];
-        if !secret_next && is_plain(tok, bits) {
-            secret_next = starts_secret(tok, w, j);
+        if !secret_next && i != user.0 && is_plain(tok, bits) {
+            match marks(tok, w, i, j) {
+                Mark::None => {}
+                Mark::Secret => secret_next = true,
+                Mark::User(a, z) => user = (a, z),
+                Mark::SudoColon => replace_sudo_user(w, i, &mut pending, out),
+            }
             i = j;
         } else {
             let scheme = tok.eq_ignore_ascii_case(b"bearer") || tok.eq_ignore_ascii_case(b"basic");
@@ -666,8 +1078,31 @@ pub fn scrub_text_with(
                 out.push_str("<secret>");
                 pending = j;
                 i = j;
+            } else if i == user.0
+                // A user name that is one URL, email or IP address keeps that rule's marker
+                // (an address its pseudonym).
+                && !(user.1 <= j
+                    && bits & (T_COLON | T_AT | T_PCT | T_DOT) != 0
+                    && whole_rule(tok, bits, false).is_some())
+            {
+                push_lossy(out, &w[pending..i]);
+                out.push_str(USER);
+                i = user.1.max(j);
+                pending = i;
+            } else if let Some(a) = glued_user_value(tok, bits) {
+                // `user:bob`: the key stays, the value goes.
+                let a = i + a;
+                push_lossy(out, &w[pending..a]);
+                out.push_str(USER);
+                i = value_end(w, a, None, false).max(j);
+                pending = i;
             } else {
-                secret_next |= starts_secret(tok, w, j);
+                match marks(tok, w, i, j) {
+                    Mark::Secret => secret_next = true,
+                    Mark::User(a, z) => user = (a, z),
+                    Mark::SudoColon => replace_sudo_user(w, i, &mut pending, out),
+                    Mark::None => {}
+                }
                 match scrub_token(tok, bits, ids, &w[pending..i], out) {
                     Verdict::Keep => i = j,
                     Verdict::Replaced { swallow: false } => {
@@ -677,10 +1112,14 @@ pub fn scrub_text_with(
                     Verdict::Replaced { swallow: true } => {
                         i = hard_end(w, j);
                         pending = i;
-                        // `?x=1&token= abc`, `url?[Bearer abc`: the swallowed text's last token
-                        // still makes the next one a secret.
+                        // `?x=1&token= abc`, `url?[Bearer abc`, `?[login: bob`: the swallowed
+                        // text's last token still makes the next one a secret or a user name.
                         if let Some((a, z)) = last_token(w, j, i) {
-                            secret_next |= starts_secret(&w[a..z], w, z);
+                            match marks(&w[a..z], w, a, z) {
+                                Mark::Secret => secret_next = true,
+                                Mark::User(a, z) => user = (a, z),
+                                Mark::SudoColon | Mark::None => {}
+                            }
                         }
                     }
                 }
@@ -688,6 +1127,8 @@ pub fn scrub_text_with(
         }
         // Pending bytes never shrink when written: past `max_len`, the rest would be cut.
         if out.len() + (i - pending) > max_len {
+            // sudo's name would have gone when its ` : ` came.
+            replace_sudo_user(w, i, &mut pending, out);
             break;
         }
     }
@@ -723,7 +1164,7 @@ mod tests {
     fn secrets_cards_and_macs() {
         assert_eq!(
             s("login password=hunter2 user=bob"),
-            "login password=<secret> user=bob"
+            "login password=<secret> user=<user>"
         );
         assert_eq!(
             s(r#"{"token": "abc", "n": 1}"#),
@@ -1002,6 +1443,322 @@ mod tests {
         assert_eq!(s("/x?a=1 tail"), "/x?<redacted> tail");
     }
 
+    // -----------------------------------------------------------------------------------------
+    // User names (`<user>`)
+    // -----------------------------------------------------------------------------------------
+
+    #[test]
+    fn openssh_and_pam_user_names() {
+        for (input, want) in [
+            (
+                "Accepted publickey for deploy from 203.0.113.9 port 22 ssh2",
+                "Accepted publickey for <user> from <ip> port 22 ssh2",
+            ),
+            (
+                "Failed password for invalid user admin from 203.0.113.9 port 22 ssh2",
+                "Failed password for invalid user <user> from <ip> port 22 ssh2",
+            ),
+            (
+                "Invalid user oracle from 203.0.113.9",
+                "Invalid user <user> from <ip>",
+            ),
+            (
+                "Invalid user oracle from 203.0.113.9 port 4242",
+                "Invalid user <user> from <ip> port 4242",
+            ),
+            (
+                "Failed password for root from 203.0.113.9 port 22 ssh2",
+                "Failed password for <user> from <ip> port 22 ssh2",
+            ),
+            (
+                "pam_unix(sshd:session): session opened for user alice by (uid=0)",
+                "pam_unix(sshd:session): session opened for user <user> by (uid=0)",
+            ),
+            (
+                "pam_unix(sshd:session): session closed for user alice",
+                "pam_unix(sshd:session): session closed for user <user>",
+            ),
+            (
+                "Disconnected from authenticating user bob 1.2.3.4 port 22 [preauth]",
+                "Disconnected from authenticating user <user> <ip> port 22 [preauth]",
+            ),
+            (
+                "Connection closed by invalid user test 1.2.3.4 port 22 [preauth]",
+                "Connection closed by invalid user <user> <ip> port 22 [preauth]",
+            ),
+            (
+                "input_userauth_request: invalid user admin [preauth]",
+                "input_userauth_request: invalid user <user> [preauth]",
+            ),
+            (
+                "Disconnected from user alice 1.2.3.4 port 22",
+                "Disconnected from user <user> <ip> port 22",
+            ),
+            (
+                "User root from 1.2.3.4 not allowed because not listed in AllowUsers",
+                "User <user> from <ip> not allowed because not listed in AllowUsers",
+            ),
+            (
+                "Disconnecting: Too many authentication failures for root [preauth]",
+                "Disconnecting: Too many authentication failures for <user> [preauth]",
+            ),
+            (
+                "maximum authentication attempts exceeded for root from ::1 port 22 ssh2",
+                "maximum authentication attempts exceeded for <user> from <ip> port 22 ssh2",
+            ),
+            (
+                "Accepted password for alice from host.example.com port 22 ssh2",
+                "Accepted password for <user> from <host> port 22 ssh2",
+            ),
+            (
+                "Failed none for alice from UNKNOWN port 65535 ssh2",
+                "Failed none for <user> from UNKNOWN port 65535 ssh2",
+            ),
+            // PAM with uids glued to the names.
+            (
+                "session opened for user alice(uid=1000) by bob(uid=0)",
+                "session opened for user <user>(uid=1000) by <user>(uid=0)",
+            ),
+            // OpenSSH writes the name ` 0101` with two spaces; an empty name leaves `from`.
+            (
+                "Invalid user  0101 from 5.188.10.180",
+                "Invalid user  <user> from <ip>",
+            ),
+            (
+                "Failed password for invalid user  from 1.2.3.4 port 22 ssh2",
+                "Failed password for invalid user  from <ip> port 22 ssh2",
+            ),
+            // A name that is one of the keywords.
+            (
+                "Invalid user user from 1.2.3.4",
+                "Invalid user <user> from <ip>",
+            ),
+            // The whole name, whatever bytes it holds up to the next space.
+            (
+                "Invalid user a;b=c\\d from 1.2.3.4",
+                "Invalid user <user> from <ip>",
+            ),
+            // Inside a JSON string the name stops at the quote.
+            (
+                r#"{"msg":"session opened for user alice","x":1}"#,
+                r#"{"msg":"session opened for user <user>","x":1}"#,
+            ),
+        ] {
+            assert_eq!(s(input), want, "{input}");
+            // Scrubbed text is a fixed point.
+            assert_eq!(s(want), want, "{want}");
+        }
+    }
+
+    #[test]
+    fn user_names_after_keys() {
+        for (input, want) in [
+            ("user=bob", "user=<user>"),
+            ("USER=bob ok", "USER=<user> ok"),
+            ("username=bob", "username=<user>"),
+            ("user_name=bob", "user_name=<user>"),
+            ("login=bob", "login=<user>"),
+            ("logname=bob", "logname=<user>"),
+            ("ruser=bob", "ruser=<user>"),
+            ("account=bob", "account=<user>"),
+            ("user: bob", "user: <user>"),
+            ("user:bob", "user:<user>"),
+            ("user = bob", "user = <user>"),
+            (r#"{"user":"bob"}"#, r#"{"user":"<user>"}"#),
+            (
+                r#"{"username": "bob", "n": 1}"#,
+                r#"{"username": "<user>", "n": 1}"#,
+            ),
+            ("{'user': 'bob'}", "{'user': '<user>'}"),
+            (r#"user="bob smith" x"#, r#"user="<user>" x"#),
+            (r#"{"user":"al\"ice"}"#, r#"{"user":"<user>"}"#),
+            (r"user=DOMAIN\bob x", "user=<user> x"),
+            (r"user:DOMAIN\bob x", "user:<user> x"),
+            ("user=bob,x=1", "user=<user>,x=1"),
+            ("user=bob;", "user=<user>;"),
+            // Empty values stay empty, and the next key keeps its value.
+            ("logname= uid=0 euid=0", "logname= uid=0 euid=0"),
+            ("ruser= rhost=example", "ruser= rhost=example"),
+            (r#"{"user":"","n":1}"#, r#"{"user":"","n":1}"#),
+            ("user=", "user="),
+            ("user: ", "user: "),
+            // uid, euid and other `…user…` keys are not user keys.
+            ("uid=0 euid=1000 uid=bob", "uid=0 euid=1000 uid=bob"),
+            (
+                "users=3 superuser=x user_id=7",
+                "users=3 superuser=x user_id=7",
+            ),
+            // Markers written by the scrubber stay.
+            ("user=<user> x", "user=<user> x"),
+        ] {
+            assert_eq!(s(input), want, "{input}");
+        }
+        assert_eq!(
+            s(
+                "authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4  user=alice"
+            ),
+            "authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=<ip>  user=<user>"
+        );
+        assert_eq!(
+            s("login password=hunter2 user=bob"),
+            "login password=<secret> user=<user>"
+        );
+    }
+
+    #[test]
+    fn user_names_that_are_addresses_keep_their_markers() {
+        assert_eq!(s("user=alice@example.com"), "user=<email>");
+        assert_eq!(
+            s("user alice@example.com from 1.2.3.4"),
+            "user <email> from <ip>"
+        );
+        assert_eq!(s("user=10.1.2.3 ok"), "user=<ip> ok");
+        assert_eq!(
+            sp("Invalid user 10.1.2.3 from 10.1.2.4"),
+            format!(
+                "Invalid user {} from {}",
+                ip_marker("10.1.2.3"),
+                ip_marker("10.1.2.4")
+            )
+        );
+        // Not the host rule, though: a dotted name is a user name here.
+        assert_eq!(s("user=john.smith"), "user=<user>");
+        assert_eq!(
+            s("Accepted password for john.smith from 1.2.3.4 port 22 ssh2"),
+            "Accepted password for <user> from <ip> port 22 ssh2"
+        );
+    }
+
+    #[test]
+    fn sudo_user_names() {
+        assert_eq!(
+            s("sudo:    alice : TTY=pts/0 ; PWD=/srv ; USER=root ; COMMAND=/bin/ls"),
+            "sudo:    <user> : TTY=pts/0 ; PWD=<secret> ; USER=<user> ; COMMAND=/bin/ls"
+        );
+        // The message alone, as the engine scrubs it.
+        assert_eq!(
+            s(
+                "   alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/srv ; USER=root ; COMMAND=/bin/ls"
+            ),
+            "   <user> : 3 incorrect password attempts ; TTY=pts/0 ; PWD=<secret> ; USER=<user> ; COMMAND=/bin/ls"
+        );
+        assert_eq!(
+            s(
+                "Mar  1 10:00:00 host sudo: alice : user NOT in sudoers ; TTY=pts/0 ; COMMAND=/bin/sh"
+            ),
+            "Mar  1 10:00:00 host sudo: <user> : user NOT in sudoers ; TTY=pts/0 ; COMMAND=/bin/sh"
+        );
+        // ` : ` without sudo's fields, or not at the start: nothing.
+        assert_eq!(s("alice : hello"), "alice : hello");
+        assert_eq!(s("x alice : TTY=1"), "x alice : TTY=1");
+        // Truncated lines are prefixes of the scrubbed line and never show the name.
+        let line = "alice : TTY=pts/0 ; COMMAND=/bin/ls";
+        let full = s(line);
+        let mut out = String::new();
+        for max in 0..line.len() + 2 {
+            scrub_text(line.as_bytes(), max, &mut out);
+            let kept = out.strip_suffix('\u{2026}').unwrap_or(&out);
+            assert!(full.starts_with(kept), "{out:?} vs {full:?}");
+            assert!(!out.contains("ali"), "{out:?}");
+        }
+    }
+
+    #[test]
+    fn home_directories_hide_the_user() {
+        assert_eq!(
+            s("HOME=/home/alice/.ssh/id_rsa"),
+            "HOME=/home/:user/.ssh/id_rsa"
+        );
+        assert_eq!(s("open /Users/bob failed"), "open /Users/:user failed");
+        assert_eq!(s("/home/alice?x=1"), "/home/:user?<redacted>");
+        assert_eq!(s("/home/alice/42"), "/home/:user/:id");
+        assert_eq!(s("ls /home/ /home"), "ls /home/ /home");
+        assert_eq!(s("/srv/home/alice"), "/srv/home/alice");
+    }
+
+    /// Words in none of the positions: kept. Where prose looks like OpenSSH, the rule needs an
+    /// origin after `for X from` (an address, a host, or `… port`), so that `waiting for
+    /// upstream from cache` stays; the price is that `for X from HOST` in prose loses X.
+    #[test]
+    fn words_that_are_not_user_names_stay() {
+        for input in [
+            "user agent",
+            "Mozilla/5.0 user agent string",
+            "waiting for upstream from cache",
+            "for example from the docs",
+            "for example from the docs.",
+            "No more user authentication methods available. [preauth]",
+            "11: Closed due to user request. [preauth]",
+            "Received disconnect from 1.2.3.4 port 22:11: disconnected by user",
+            "check pass; user unknown",
+            "login failed",
+            "account locked for 5 minutes",
+            "password reset requested by admin",
+            "session opened for user",
+            "searching for user from",
+            "ANONYMOUS FTP LOGIN FROM 1.2.3.4, (anonymous)",
+            "by (uid=0)",
+            "uid=0",
+            "waiting for 3 workers from 10 to finish",
+        ] {
+            assert_eq!(s(input).replace("<ip>", "1.2.3.4"), input, "{input}");
+        }
+        // Accepted false positives: prose shaped like OpenSSH's or PAM's lines.
+        assert_eq!(
+            s("fetched config for service from 10.0.0.1"),
+            "fetched config for <user> from <ip>"
+        );
+        assert_eq!(s("waiting for user input"), "waiting for user <user>");
+        assert_eq!(s("invalid user name"), "invalid user <user>");
+    }
+
+    fn user_line() -> impl Strategy<Value = (String, String)> {
+        // At most one dot: never an address or an email (which keep their own markers).
+        let name = "[a-z][a-z_-]{3,6}[.]?[a-z0-9_-]{4,8}";
+        (name, ipv4_canary(), 0usize..14).prop_map(|(n, ip, k)| {
+            let line = match k {
+                0 => format!("user={n}"),
+                1 => format!("USER={n} ;"),
+                2 => format!(r#""username": "{n}""#),
+                3 => format!("login: {n}"),
+                4 => format!("logname= uid=0 euid=0 tty=ssh ruser={n} rhost={ip}  user={n}"),
+                5 => format!("Accepted publickey for {n} from {ip} port 22 ssh2"),
+                6 => format!("Failed password for invalid user {n} from {ip} port 22 ssh2"),
+                7 => format!("Invalid user {n} from {ip}"),
+                8 => format!("session opened for user {n} by (uid=0)"),
+                9 => format!("Disconnected from authenticating user {n} {ip} port 22 [preauth]"),
+                10 => format!("Connection closed by invalid user {n} {ip} port 22 [preauth]"),
+                11 => format!("{n} : TTY=pts/0 ; PWD=/ ; USER={n} ; COMMAND=/bin/ls"),
+                12 => format!("account:{n}"),
+                _ => format!("Too many authentication failures for {n} [preauth]"),
+            };
+            (line, n)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn user_names_never_survive(
+            (line, name) in user_line(),
+            pre in "[a-z ]{0,20}",
+            post in "[ -~]{0,30}",
+            with_ids in any::<bool>(),
+        ) {
+            // The sudo line only counts at the start of the text.
+            let line = if line.contains(" : TTY=") { line } else { format!("{pre} {line}") };
+            let line = format!("{line} {post}");
+            let planted = Planted::Secret(name.clone());
+            prop_assume!(!survives(&pre, &planted) && !survives(&post, &planted));
+            let p = dev();
+            let mut out = String::new();
+            scrub_text_with(line.as_bytes(), 4096, with_ids.then_some(&p), &mut out);
+            prop_assert!(!survives(&out, &planted), "{:?} -> {:?}", line, out);
+            prop_assert!(out.contains("<user>"), "{:?} -> {:?}", line, out);
+        }
+    }
+
     #[test]
     fn out_is_cleared() {
         let mut out = String::from("previous content");
@@ -1170,7 +1927,7 @@ mod tests {
             (
                 "rhost=218.188.2.4 user=root",
                 "218.188.2.4",
-                "rhost={} user=root",
+                "rhost={} user=<user>",
             ),
             ("[173.234.31.186] failed", "173.234.31.186", "[{}] failed"),
             (
@@ -1357,6 +2114,9 @@ mod tests {
             email_canary().prop_map(|c| (c.clone(), Planted::Secret(c))),
             uuid_canary().prop_map(|c| (c.clone(), Planted::Secret(c))),
             token_canary().prop_map(|(text, v)| (text, Planted::Secret(v))),
+            user_line()
+                .prop_filter("not the sudo form", |(l, _)| !l.contains(" : TTY="))
+                .prop_map(|(text, v)| (text, Planted::Secret(v))),
         ]
     }
 

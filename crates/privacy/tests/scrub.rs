@@ -5,7 +5,9 @@
 //!   scrubbed text stays joinable;
 //! - on loghub OpenSSH and Linux syslog lines (`$LOGVEIL_CORPUS` or `../shared/corpus`; skipped
 //!   with one printed line when absent), no IPv4 address survives, and every address of a line
-//!   is replaced by its pseudonym.
+//!   is replaced by its pseudonym; every user name in OpenSSH's and PAM's positions (`Invalid
+//!   user NAME`, `for NAME from`, `for user NAME`, `user=NAME`) becomes `<user>`, and the
+//!   phrases around `user` that hold no name stay.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -146,5 +148,81 @@ fn loghub_syslog_keeps_no_ipv4_and_pseudonymises_every_address() {
     assert!(
         lines >= 4000 && addresses >= 1000,
         "{lines} lines, {addresses} addresses"
+    );
+}
+
+/// What follows each `prefix` in `text` (after extra spaces): the word up to the next space,
+/// `(` or control character.
+fn words_after<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.match_indices(prefix)
+        .map(|(k, _)| {
+            let rest = text[k + prefix.len()..].trim_start_matches(' ');
+            let n = rest
+                .find(|c: char| c == ' ' || c == '(' || c.is_control() || c == '\u{FFFD}')
+                .unwrap_or(rest.len());
+            &rest[..n]
+        })
+        .collect()
+}
+
+#[test]
+fn loghub_syslog_keeps_no_user_name() {
+    let Some(dir) = corpus() else {
+        println!("skipped: no loghub corpus (set LOGVEIL_CORPUS)");
+        return;
+    };
+    let p = Pseudonymiser::new(&Key::development());
+    // Where OpenSSH and PAM write a user name (the word after the prefix).
+    let prefixes = [
+        "Invalid user ",
+        "invalid user ",
+        "for user ",
+        " user=",
+        "ruser=",
+        "Failed password for ",
+        "Accepted password for ",
+        "Failed none for ",
+        "failures for ",
+    ];
+    // Phrases with `user` that name nobody.
+    let phrases = [
+        "No more user authentication methods",
+        "Closed due to user request.",
+        "check pass; user unknown",
+        "logname= uid=0",
+    ];
+    let (mut names, mut kept) = (0, 0);
+    let mut out = String::new();
+    for name in ["OpenSSH_2k.log", "Linux_2k.log"] {
+        let data = std::fs::read(dir.join(name)).expect("corpus file");
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = String::from_utf8_lossy(line);
+            for with_ids in [false, true] {
+                scrub_text_with(line, 4096, with_ids.then_some(&p), &mut out);
+                for prefix in prefixes {
+                    let (raw, scrubbed) = (words_after(&text, prefix), words_after(&out, prefix));
+                    assert_eq!(raw.len(), scrubbed.len(), "{prefix:?}: {text} -> {out}");
+                    for (r, o) in raw.iter().zip(&scrubbed) {
+                        // No name (`ruser= rhost=…`, `for invalid user …`): no marker.
+                        if r.is_empty() || r.contains('=') || *r == "invalid" || *r == "from" {
+                            assert!(!o.starts_with("<user>"), "{prefix:?}: {text} -> {out}");
+                        } else {
+                            assert!(o.starts_with("<user>"), "{prefix:?}: {text} -> {out}");
+                            names += 1;
+                        }
+                    }
+                }
+                for phrase in phrases {
+                    if text.contains(phrase) {
+                        assert!(out.contains(phrase), "{text} -> {out}");
+                        kept += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        names >= 2000 && kept >= 2000,
+        "{names} names, {kept} phrases"
     );
 }
