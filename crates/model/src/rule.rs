@@ -103,19 +103,6 @@ impl Rule {
         let id = self.id();
         &id[id.find('/').map_or(0, |i| i + 1)..]
     }
-
-    /// Whether the rule removes whole records (as opposed to fields or parts of fields).
-    pub fn drops_records(self) -> bool {
-        matches!(
-            self,
-            Rule::ProxyContent
-                | Rule::ConsentStatistics
-                | Rule::KeyShredded
-                | Rule::Objection
-                | Rule::Restriction
-                | Rule::SelfCheck
-        )
-    }
 }
 
 /// Counts per rule (indexed by `Rule as usize`).

@@ -226,10 +226,6 @@ pub struct Epoch {
 }
 
 impl Epoch {
-    pub fn contains(&self, ts: i64) -> bool {
-        self.from <= ts && ts < self.to
-    }
-
     pub fn is_shredded(&self) -> bool {
         self.shredded_at.is_some()
     }
