@@ -376,8 +376,7 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
     // A legal hold anywhere this ring was used blocks shredding the epochs it covers.
     let mut blocked = Vec::new();
     for root in &a.roots {
-        let storage =
-            Storage::local(root).with_context(|| format!("output root {}", root.display()))?;
+        let storage = root_storage(root)?;
         let holds = HoldSet::load(&storage)?;
         for e in &doomed {
             for h in holds.blocking(None, e.from, e.to, now) {
@@ -432,8 +431,9 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
     Ok(())
 }
 
-fn retention_audit(root: &Path) -> AuditLog {
-    AuditLog::new(root.join("_retention").join("audit.jsonl"))
+/// The storage of a local output root.
+pub(crate) fn root_storage(root: &Path) -> Result<Storage> {
+    Storage::local(root).with_context(|| format!("output root {}", root.display()))
 }
 
 pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
@@ -453,8 +453,7 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
                     a.dataset
                 )));
             }
-            let storage = Storage::local(&a.root)
-                .with_context(|| format!("output root {}", a.root.display()))?;
+            let storage = root_storage(&a.root)?;
             let owner = operator(&a.owner);
             let h = HoldSet::add(
                 &storage, &a.dataset, from, to, &a.reason, &owner, until, now,
@@ -462,7 +461,7 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
             .map_err(|e| usage(e.to_string()))?;
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
-            retention_audit(&a.root).append(&second(now), "hold_placed", &owner, d)?;
+            AuditLog::of_root(&a.root).append(&second(now), "hold_placed", &owner, d)?;
             eprintln!(
                 "logveil: hold {} placed on {} from {} to {}",
                 h.id, h.dataset, h.from, h.to
@@ -472,20 +471,18 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
         }
         RetentionCommand::Release(a) => {
             let now = now_or(&a.now)?;
-            let storage = Storage::local(&a.root)
-                .with_context(|| format!("output root {}", a.root.display()))?;
+            let storage = root_storage(&a.root)?;
             let by = operator(&a.owner);
             let h =
                 HoldSet::release(&storage, &a.id, &by, now).map_err(|e| usage(e.to_string()))?;
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
-            retention_audit(&a.root).append(&second(now), "hold_released", &by, d)?;
+            AuditLog::of_root(&a.root).append(&second(now), "hold_released", &by, d)?;
             eprintln!("logveil: hold {} released", h.id);
             Ok(())
         }
         RetentionCommand::Holds(a) => {
-            let storage = Storage::local(&a.root)
-                .with_context(|| format!("output root {}", a.root.display()))?;
+            let storage = root_storage(&a.root)?;
             let set = HoldSet::load(&storage)?;
             let now = crate::now_micros();
             if a.json {

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use logveil_privacy::KeyRing;
 use logveil_privacy::suppress::{Ground, SUPPRESSION_PATH, SuppressionList, Suppressor};
@@ -16,7 +16,7 @@ use logveil_sink::Storage;
 use object_store::path::Path as StorePath;
 use serde_json::{Map, json};
 
-use crate::keys_cmd::{operator, second};
+use crate::keys_cmd::{operator, root_storage, second};
 use crate::usage;
 
 #[derive(Subcommand)]
@@ -73,10 +73,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-fn storage(root: &std::path::Path) -> Result<Storage> {
-    Storage::local(root).with_context(|| format!("output root {}", root.display()))
-}
-
 /// The root's suppression list (empty if there is none).
 pub fn load_list(st: &Storage) -> Result<SuppressionList> {
     match st.get(&StorePath::from(SUPPRESSION_PATH))? {
@@ -93,10 +89,6 @@ pub fn suppressor(st: &Storage, ring: &KeyRing) -> Result<Option<Suppressor>> {
         .map_err(|e| usage(format!("{}/{SUPPRESSION_PATH}: {e}", st.label())))
 }
 
-fn audit(root: &std::path::Path) -> AuditLog {
-    AuditLog::new(root.join("_retention").join("audit.jsonl"))
-}
-
 fn now_text() -> String {
     second(crate::now_micros())
 }
@@ -106,14 +98,19 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
         SubjectCommand::Object(a) => add(a, Ground::Objection),
         SubjectCommand::Restrict(a) => add(a, Ground::Restriction),
         SubjectCommand::Lift(a) => {
-            let st = storage(&a.root)?;
+            let st = root_storage(&a.root)?;
             let mut list = load_list(&st)?;
             let e = list.lift(&a.request_id).map_err(|e| usage(e.to_string()))?;
             st.put(&StorePath::from(SUPPRESSION_PATH), list.to_json().into())?;
             let mut d = Map::new();
             d.insert("request_id".into(), json!(e.request_id));
             d.insert("ground".into(), json!(e.ground));
-            audit(&a.root).append(&now_text(), "suppression_lifted", &operator(&a.operator), d)?;
+            AuditLog::of_root(&a.root).append(
+                &now_text(),
+                "suppression_lifted",
+                &operator(&a.operator),
+                d,
+            )?;
             eprintln!(
                 "logveil: request {} lifted; the subject's events are ingested again",
                 e.request_id
@@ -121,7 +118,7 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
             Ok(())
         }
         SubjectCommand::Suppressions(a) => {
-            let list = load_list(&storage(&a.root)?)?;
+            let list = load_list(&root_storage(&a.root)?)?;
             if a.json {
                 let v: Vec<_> = list
                     .entries
@@ -175,7 +172,7 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
     if !had_key {
         ring.save(&a.keys)?;
     }
-    let st = storage(&a.root)?;
+    let st = root_storage(&a.root)?;
     let mut list = load_list(&st)?;
     let at = now_text();
     let e = list
@@ -199,7 +196,7 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
         "identifiers".into(),
         json!({"ip": e.ips.len(), "device_id": e.device_ids.len(), "account_id": e.account_ids.len()}),
     );
-    audit(&a.root).append(&at, "suppression_added", &operator(&a.operator), d)?;
+    AuditLog::of_root(&a.root).append(&at, "suppression_added", &operator(&a.operator), d)?;
     eprintln!(
         "logveil: request {}: {} identifier(s) on the suppression list of {}; ingest drops their events from now on",
         e.request_id,

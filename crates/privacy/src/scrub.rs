@@ -65,13 +65,13 @@
 //! value starts, and the scan replaces the token found there. No allocation unless the input
 //! holds JSON escapes (`\u0040`, `\/`), which are decoded into a copy first.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use memchr::{memchr, memchr2};
 
 use super::url::{
     C_B64, Sensitive, find_ipv6, has_email_marker, is_uuid, push_clean_path, push_lossy,
-    scan_id_runs, truncate_at_char_boundary, with_pct_decoded,
+    scan_id_runs, scan_ipv4, truncate_at_char_boundary, with_pct_decoded,
 };
 use crate::pseudonym::{IdKind, Pseudonymiser};
 
@@ -272,58 +272,6 @@ fn ip_rule(s: &[u8], bits: u16, want_addr: bool) -> Option<Option<IpAddr>> {
         return scan_ipv4(s, want_addr).map(|a| a.map(IpAddr::V4));
     }
     None
-}
-
-/// One pass over `s` for IPv4 addresses. `None`: none by `url::contains_ipv4`'s rule (four
-/// dot-separated digit groups whose two middle ones are octets; the outer ones may be cut out
-/// of longer digit runs). Otherwise, if `want_addr`, the first clean address: four groups of
-/// 1–3 digits, each ≤ 255, not glued to further digits (`1.2.3.4:80`, `x-1.2.3.4`, `1.2.3.4` in
-/// `1.2.3.4.5`; not `1.2.3.4567`, which gives `Some(None)`).
-fn scan_ipv4(s: &[u8], want_addr: bool) -> Option<Option<Ipv4Addr>> {
-    // The last four groups of the current dot chain (value, or None if not an octet).
-    let mut groups = [None::<u8>; 4];
-    let mut chain = 0usize;
-    let mut found = false;
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if !b.is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut value = 0u32;
-        while let Some(&d) = s.get(i) {
-            if !d.is_ascii_digit() {
-                break;
-            }
-            if i - start < 3 {
-                value = value * 10 + u32::from(d - b'0');
-            }
-            i += 1;
-        }
-        let octet = if i - start <= 3 {
-            u8::try_from(value).ok()
-        } else {
-            None
-        };
-        groups = [groups[1], groups[2], groups[3], octet];
-        chain += 1;
-        if chain >= 4 && groups[1].is_some() && groups[2].is_some() {
-            if !want_addr {
-                return Some(None);
-            }
-            if let [Some(a), Some(b), Some(c), Some(d)] = groups {
-                return Some(Some(Ipv4Addr::new(a, b, c, d)));
-            }
-            found = true;
-        }
-        if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        } else {
-            chain = 0;
-        }
-    }
-    found.then_some(None)
 }
 
 /// Host-name-like: ≥ 2 dot-separated labels of `[A-Za-z0-9-]` whose last label is alphabetic

@@ -4,7 +4,7 @@
 //! request targets). Also owns the byte-level detectors shared with `scrub` (IPv4/IPv6 addresses,
 //! UUIDs, tokens, email markers, percent-decoding, lossy UTF-8 output).
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use memchr::{memchr, memchr2, memrchr};
 
@@ -196,12 +196,20 @@ pub(crate) fn has_email_marker(s: &[u8]) -> bool {
 /// middle groups are 1–3 digits ≤ 255 (the outer groups may be cut out of longer digit runs, so
 /// `x-1.2.3.4:80`, `91.2.3.45` and `1.2.3.4.5` all count; `10.0.19041.1` does not).
 pub(crate) fn contains_ipv4(s: &[u8]) -> bool {
-    let mut i = 0;
-    // Number of digit groups in the current dot-chain, and whether the previous group and the
-    // one before it were valid octets.
+    scan_ipv4(s, false).is_some()
+}
+
+/// One pass over `s` for IPv4 addresses. `None`: none by [`contains_ipv4`]'s rule (four
+/// dot-separated digit groups whose two middle ones are octets; the outer ones may be cut out
+/// of longer digit runs). Otherwise, if `want_addr`, the first clean address: four groups of
+/// 1–3 digits, each ≤ 255, not glued to further digits (`1.2.3.4:80`, `x-1.2.3.4`, `1.2.3.4` in
+/// `1.2.3.4.5`; not `1.2.3.4567`, which gives `Some(None)`).
+pub(crate) fn scan_ipv4(s: &[u8], want_addr: bool) -> Option<Option<Ipv4Addr>> {
+    // The last four groups of the current dot chain (value, or None if not an octet).
+    let mut groups = [None::<u8>; 4];
     let mut chain = 0usize;
-    let mut prev_ok = false;
-    let mut prev2_ok = false;
+    let mut found = false;
+    let mut i = 0;
     while let Some(&b) = s.get(i) {
         if !b.is_ascii_digit() {
             i += 1;
@@ -218,22 +226,29 @@ pub(crate) fn contains_ipv4(s: &[u8]) -> bool {
             }
             i += 1;
         }
-        let ok = i - start <= 3 && value <= 255;
+        let octet = if i - start <= 3 {
+            u8::try_from(value).ok()
+        } else {
+            None
+        };
+        groups = [groups[1], groups[2], groups[3], octet];
         chain += 1;
-        if chain >= 4 && prev_ok && prev2_ok {
-            return true;
+        if chain >= 4 && groups[1].is_some() && groups[2].is_some() {
+            if !want_addr {
+                return Some(None);
+            }
+            if let [Some(a), Some(b), Some(c), Some(d)] = groups {
+                return Some(Some(Ipv4Addr::new(a, b, c, d)));
+            }
+            found = true;
         }
-        prev2_ok = prev_ok;
-        prev_ok = ok;
         if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
             i += 1;
         } else {
             chain = 0;
-            prev_ok = false;
-            prev2_ok = false;
         }
     }
-    false
+    found.then_some(None)
 }
 
 fn parse_v6(t: &[u8]) -> Option<Ipv6Addr> {

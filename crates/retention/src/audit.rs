@@ -15,6 +15,10 @@ use serde_json::{Map, Value};
 
 use crate::{Result, RetentionError};
 
+/// Where an output root keeps its audit log (holds, suppression changes; deletion receipts
+/// later), relative to the root.
+pub const ROOT_AUDIT_PATH: &str = "_retention/audit.jsonl";
+
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -59,6 +63,11 @@ pub struct AuditLog {
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
         AuditLog { path: path.into() }
+    }
+
+    /// The audit log of a local output root.
+    pub fn of_root(root: &Path) -> AuditLog {
+        AuditLog::new(root.join(ROOT_AUDIT_PATH))
     }
 
     pub fn path(&self) -> &Path {
