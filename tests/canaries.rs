@@ -576,6 +576,8 @@ fn run_corpus(seed: u64, make: &dyn Fn(&mut Gen) -> Corpus) -> Vec<String> {
     let o = run(bin()
         .args(["ingest", "--summary-json", "--keys"])
         .arg(&keys)
+        // The corpora's events are of 15 November 2026.
+        .args(["--now", "2026-11-16T00:00:00Z"])
         .arg("--out")
         .arg(&out)
         .args(&c.args)

@@ -20,6 +20,8 @@ fn ingest(keys: &Path, input: &Path, out: &Path) -> serde_json::Value {
     let o = ok(bin()
         .args(["ingest", "--format", "combined", "--summary-json", "--keys"])
         .arg(keys)
+        // The events span October to December: judge them as of December, kept a year.
+        .args(["--now", "2026-12-03T00:00:00Z", "--retention-days", "365"])
         .arg("--out")
         .arg(out)
         .arg(input));

@@ -7,8 +7,15 @@ use std::process::{Command, Output};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
+/// The day after the fixtures were generated.
+pub const FIXTURE_NOW: &str = "2026-11-28T12:00:00Z";
+
+/// The binary, with ingest's clock fixed the day after the fixtures' (`LOGVEIL_NOW`), so that
+/// retention decisions do not depend on when the tests run.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_logveil"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_logveil"));
+    c.env("LOGVEIL_NOW", FIXTURE_NOW);
+    c
 }
 
 pub fn run(cmd: &mut Command) -> Output {

@@ -151,6 +151,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 pub struct Runtime {
     /// Worker threads; 0 or absent means all cores.
     pub threads: Option<usize>,
+    /// The clock of the run (RFC 3339) instead of the system's: for replays and backfills,
+    /// and the demo. Decides which partitions count as expired. `--now` overrides it.
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,7 +24,7 @@ use logveil_privacy::{Engine, EngineConfig, KeyRing, Outcome, ProxyAggregator, s
 use logveil_sink::{
     AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
     QuarantineBuilder, RowBuilder, RunInfo, SessionBuilder, SinkConfig, Storage, SyslogBuilder,
-    Withheld, WrittenFile, commit_manifests, discard, publish,
+    Withheld, WrittenFile, commit, discard,
 };
 use logveil_source::{Chunk, Chunker, Input};
 
@@ -162,6 +162,9 @@ pub struct RunOptions {
     pub threads: usize,
     pub chunk_bytes: usize,
     pub max_line_bytes: usize,
+    /// How far after the run's clock an event may be (µs); later ones are quarantined as
+    /// `future_timestamp`.
+    pub max_future_micros: i64,
     pub sink: SinkConfig,
     pub engine: EngineConfig,
     pub quarantine: DatasetSpec,
@@ -175,6 +178,7 @@ impl Default for RunOptions {
             threads: 1,
             chunk_bytes: 2 << 20,
             max_line_bytes: 64 * 1024,
+            max_future_micros: DEFAULT_MAX_FUTURE_MICROS,
             sink: SinkConfig::default(),
             engine: EngineConfig::default(),
             quarantine: DatasetSpec::with_defaults(DatasetKind::Quarantine),
@@ -296,7 +300,39 @@ fn parse_failed(e: logveil_parse::ParseError) -> LineOutcome {
     LineOutcome::Quarantined(e.reason, Detail::Parse(e))
 }
 
-/// Pushes a kept row; other outcomes pass through.
+/// Default of `--max-future`: one day, beyond any clock skew or time-zone mistake that still
+/// yields a usable time.
+pub const DEFAULT_MAX_FUTURE_MICROS: i64 = logveil_model::time::MICROS_PER_DAY;
+
+const FUTURE_DETAIL: &str =
+    "event time is later than the clock allows (--max-future); fix the sender's clock";
+
+/// Which event times a run accepts: not in a partition that has already expired (late data
+/// is dropped, never resurrecting a swept partition), not too far in the future.
+#[derive(Clone, Copy)]
+struct TimeWindow {
+    now: i64,
+    retention_micros: i64,
+    max_future_micros: i64,
+}
+
+impl TimeWindow {
+    /// `None` if `ts` is acceptable, otherwise what becomes of its line.
+    #[inline]
+    fn check(&self, ts: i64) -> Option<LineOutcome> {
+        if ts > self.now.saturating_add(self.max_future_micros) {
+            return Some(LineOutcome::Quarantined(
+                QuarantineReason::FutureTimestamp,
+                Detail::Rule(FUTURE_DETAIL),
+            ));
+        }
+        let end = HourKey::of_micros(ts).end_micros();
+        (end.saturating_add(self.retention_micros) <= self.now)
+            .then_some(LineOutcome::Dropped(DropReason::Expired))
+    }
+}
+
+/// Pushes a kept row whose time the window accepts; other outcomes pass through.
 /// Test hook, in debug builds only: with `LOGVEIL_TEST_LEAK=1`, a request for `/__leak__`
 /// keeps its raw client address as the path, so that tests can prove the privacy self-check
 /// withholds the partition. Release builds have no such path.
@@ -314,8 +350,12 @@ fn leak_for_tests<'a>(o: &mut Outcome<logveil_model::AccessRow<'a>>, client: &'a
 fn write_row<B: RowBuilder>(
     w: &mut PartitionWriter<B>,
     o: Outcome<B::Row<'_>>,
+    win: TimeWindow,
 ) -> Result<LineOutcome> {
     if let Outcome::Keep(row) = &o {
+        if let Some(out) = win.check(B::partition_ts(row)) {
+            return Ok(out);
+        }
         w.push(row)?;
     }
     Ok(o.into())
@@ -348,6 +388,7 @@ struct Worker<'r> {
     detail_buf: String,
     pre_buf: Vec<u8>,
     now_micros: i64,
+    window: TimeWindow,
 }
 
 impl<'r> Worker<'r> {
@@ -484,6 +525,12 @@ impl<'r> Worker<'r> {
             detail_buf: String::new(),
             pre_buf: Vec::new(),
             now_micros: ctx.now_micros,
+            window: TimeWindow {
+                now: ctx.now_micros,
+                retention_micros: i64::from(job.dataset.retention_days)
+                    * logveil_model::time::MICROS_PER_DAY,
+                max_future_micros: opts.max_future_micros,
+            },
         }
     }
 
@@ -544,6 +591,7 @@ impl<'r> Worker<'r> {
     /// Parses one line, runs it through the privacy engine and writes what is kept.
     fn handle(&mut self, line: &[u8]) -> Result<LineOutcome> {
         let engine = &mut self.engine;
+        let win = self.window;
         Ok(match (&mut self.parser, &mut self.data) {
             (LineParser::Access(f), DataWriter::Access(w)) => match parse_access(line, *f) {
                 Ok(rec) => {
@@ -551,26 +599,26 @@ impl<'r> Worker<'r> {
                     let mut out = engine.access(&rec);
                     #[cfg(debug_assertions)]
                     leak_for_tests(&mut out, rec.client);
-                    write_row(w, out)?
+                    write_row(w, out, win)?
                 }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Custom(f), DataWriter::Access(w)) => match f.parse(line) {
-                Ok(rec) => write_row(w, engine.access(&rec))?,
+                Ok(rec) => write_row(w, engine.access(&rec), win)?,
                 Err(e) => parse_failed(e),
             },
             (LineParser::Session, DataWriter::Session(w)) => match parse_session(line) {
                 Ok(ev) => {
                     self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
                     self.rules.add(Rule::Minimise, ev.unknown_fields as u64);
-                    write_row(w, engine.session(&ev))?
+                    write_row(w, engine.session(&ev), win)?
                 }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Syslog(mode, o), DataWriter::Syslog(w)) => {
                 let frame = strip_octet_count(line).unwrap_or(line);
                 match parse_syslog(frame, *mode, o) {
-                    Ok(m) => write_row(w, engine.syslog(&m, self.now_micros))?,
+                    Ok(m) => write_row(w, engine.syslog(&m, self.now_micros), win)?,
                     Err(e) => parse_failed(e),
                 }
             }
@@ -580,7 +628,7 @@ impl<'r> Worker<'r> {
                         self.counts.unknown_fields_dropped += u64::from(rec.unmapped_fields);
                         self.rules
                             .add(Rule::Minimise, u64::from(rec.unmapped_fields));
-                        write_row(w, engine.app(&rec, app, keep))?
+                        write_row(w, engine.app(&rec, app, keep), win)?
                     }
                     Err(e) => parse_failed(e),
                 }
@@ -588,6 +636,9 @@ impl<'r> Worker<'r> {
             (LineParser::Proxy(f), DataWriter::Proxy(w, agg)) => match parse_proxy(line, *f) {
                 Ok(rec) => match engine.proxy(&rec) {
                     Outcome::Keep(facts) => {
+                        if let Some(out) = win.check(rec.ts_micros) {
+                            return Ok(out);
+                        }
                         if agg.is_full() {
                             let written = &mut self.written;
                             agg.drain(engine.key_ids(), |row| {
@@ -872,11 +923,6 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
         }
         counts.withheld.extend(withheld);
     }
-    if let Err(e) = publish(&ctx.storage, &data).and_then(|()| publish(&ctx.storage, &quarantine)) {
-        let _ = discard(&ctx.storage, &data);
-        let _ = discard(&ctx.storage, &quarantine);
-        return Err(e).context("publishing files");
-    }
     let run = RunInfo {
         run_id: ctx.run_id.clone(),
         key_epochs: ctx
@@ -888,15 +934,36 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
         dev_key: ctx.ring.is_development(),
         now_micros: ctx.now_micros,
     };
-    counts.files = (data.len() + quarantine.len()) as u64;
-    commit_manifests(&ctx.storage, &job.dataset, &data, &run)
-        .with_context(|| format!("committing manifests of dataset {}", job.dataset.name))?;
-    commit_manifests(&ctx.storage, &ctx.opts.quarantine, &quarantine, &run)
-        .context("committing quarantine manifests")?;
+    // Each dataset's files enter their partitions under the dataset's lock; a partition that
+    // expired (or is being swept) meanwhile is refused whole and its rows counted as late.
     for (spec, files) in [(&job.dataset, &data), (&ctx.opts.quarantine, &quarantine)] {
-        counts
-            .partitions
-            .extend(files.iter().map(|f| (spec.name.clone(), f.partition.0)));
+        let report = match commit(&ctx.storage, spec, files, &run) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = discard(&ctx.storage, &data);
+                let _ = discard(&ctx.storage, &quarantine);
+                return Err(e).with_context(|| format!("committing dataset {}", spec.name));
+            }
+        };
+        let refused: BTreeSet<i64> = report.expired.iter().map(|(k, _)| k.0).collect();
+        for (_, rows) in &report.expired {
+            *counts
+                .dropped
+                .entry(DropReason::Expired.as_str())
+                .or_default() += rows;
+            counts
+                .rules
+                .entry(spec.name.clone())
+                .or_default()
+                .add(Rule::Expired, *rows);
+            if let Some(n) = counts.records_written.get_mut(&spec.name) {
+                *n = n.saturating_sub(*rows);
+            }
+        }
+        for f in files.iter().filter(|f| !refused.contains(&f.partition.0)) {
+            counts.files += 1;
+            counts.partitions.insert((spec.name.clone(), f.partition.0));
+        }
     }
     Ok(counts)
 }

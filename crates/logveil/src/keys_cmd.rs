@@ -1,4 +1,4 @@
-//! `logveil keygen`, `logveil keys list|rotate|shred` and `logveil retention hold|release|holds`:
+//! `logveil keygen` and `logveil keys list|rotate|shred`:
 //! key epochs, crypto-shredding with its audit trail, and the legal holds that block it.
 //!
 //! The key ring is the truth about which keys exist and which were shredded; the audit log
@@ -112,62 +112,6 @@ pub struct KeysShredArgs {
     pub now: Option<String>,
 }
 
-#[derive(Subcommand)]
-pub enum RetentionCommand {
-    /// Place a legal hold: data of the dataset in [--from, --to) is neither swept nor made
-    /// unlinkable (no key covering it is shredded) until the hold is released or lapses.
-    Hold(HoldArgs),
-    /// Release a hold (it stays on record as released).
-    Release(ReleaseArgs),
-    /// List holds, in force and released.
-    Holds(HoldsArgs),
-}
-
-#[derive(Args)]
-pub struct HoldArgs {
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
-    /// Dataset name, or `*` for all.
-    #[arg(long)]
-    pub dataset: String,
-    /// Start of the held event time (RFC 3339 or YYYY-MM-DD).
-    #[arg(long, value_name = "TIME")]
-    pub from: String,
-    /// End of the held event time, exclusive.
-    #[arg(long, value_name = "TIME")]
-    pub to: String,
-    #[arg(long)]
-    pub reason: String,
-    /// The hold lapses by itself at this time.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Who owns the hold (default: $USER).
-    #[arg(long)]
-    pub owner: Option<String>,
-    #[arg(long, value_name = "RFC3339", hide = true)]
-    pub now: Option<String>,
-}
-
-#[derive(Args)]
-pub struct ReleaseArgs {
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub owner: Option<String>,
-    #[arg(long, value_name = "RFC3339", hide = true)]
-    pub now: Option<String>,
-}
-
-#[derive(Args)]
-pub struct HoldsArgs {
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
-    #[arg(long)]
-    pub json: bool,
-}
-
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     Algorithm::parse(s).ok_or_else(|| format!("{s:?}: expected blake3 or hmac-sha256"))
 }
@@ -186,7 +130,7 @@ pub fn parse_when(flag: &str, s: &str) -> Result<i64> {
     })
 }
 
-fn now_or(flag: &Option<String>) -> Result<i64> {
+pub(crate) fn now_or(flag: &Option<String>) -> Result<i64> {
     match flag {
         Some(s) => parse_when("--now", s),
         None => Ok(crate::now_micros()),
@@ -434,82 +378,4 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
 /// The storage of a local output root.
 pub(crate) fn root_storage(root: &Path) -> Result<Storage> {
     Storage::local(root).with_context(|| format!("output root {}", root.display()))
-}
-
-pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
-    match c {
-        RetentionCommand::Hold(a) => {
-            let now = now_or(&a.now)?;
-            let from = parse_when("--from", &a.from)?;
-            let to = parse_when("--to", &a.to)?;
-            let until = a
-                .until
-                .as_deref()
-                .map(|u| parse_when("--until", u))
-                .transpose()?;
-            if a.dataset != "*" && !crate::config::valid_dataset_name(&a.dataset) {
-                return Err(usage(format!(
-                    "--dataset {:?}: a dataset name (letters, digits, '_' or '-') or '*'",
-                    a.dataset
-                )));
-            }
-            let storage = root_storage(&a.root)?;
-            let owner = operator(&a.owner);
-            let h = HoldSet::add(
-                &storage, &a.dataset, from, to, &a.reason, &owner, until, now,
-            )
-            .map_err(|e| usage(e.to_string()))?;
-            let mut d = Map::new();
-            d.insert("hold".into(), serde_json::to_value(&h)?);
-            AuditLog::of_root(&a.root).append(&second(now), "hold_placed", &owner, d)?;
-            eprintln!(
-                "logveil: hold {} placed on {} from {} to {}",
-                h.id, h.dataset, h.from, h.to
-            );
-            println!("{}", h.id);
-            Ok(())
-        }
-        RetentionCommand::Release(a) => {
-            let now = now_or(&a.now)?;
-            let storage = root_storage(&a.root)?;
-            let by = operator(&a.owner);
-            let h =
-                HoldSet::release(&storage, &a.id, &by, now).map_err(|e| usage(e.to_string()))?;
-            let mut d = Map::new();
-            d.insert("hold".into(), serde_json::to_value(&h)?);
-            AuditLog::of_root(&a.root).append(&second(now), "hold_released", &by, d)?;
-            eprintln!("logveil: hold {} released", h.id);
-            Ok(())
-        }
-        RetentionCommand::Holds(a) => {
-            let storage = root_storage(&a.root)?;
-            let set = HoldSet::load(&storage)?;
-            let now = crate::now_micros();
-            if a.json {
-                println!("{}", serde_json::to_string(set.all())?);
-                return Ok(());
-            }
-            println!(
-                "{:<6} {:<14} {:<21} {:<21} {:<10} {:<12} REASON",
-                "ID", "DATASET", "FROM", "TO", "STATE", "OWNER"
-            );
-            for h in set.all() {
-                println!(
-                    "{:<6} {:<14} {:<21} {:<21} {:<10} {:<12} {}",
-                    h.id,
-                    h.dataset,
-                    h.from,
-                    h.to,
-                    if h.in_force(now) {
-                        "in force"
-                    } else {
-                        "released"
-                    },
-                    h.owner,
-                    h.reason
-                );
-            }
-            Ok(())
-        }
-    }
 }

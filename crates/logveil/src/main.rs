@@ -9,6 +9,7 @@ mod config;
 mod generate;
 mod ingest;
 mod keys_cmd;
+mod retention_cmd;
 mod sources;
 mod subject_cmd;
 mod summary;
@@ -55,9 +56,9 @@ enum Command {
     /// Key epochs: list, rotate, shred (crypto-shredding of old epochs).
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
-    /// Retention: legal holds (the partition sweep follows).
+    /// Retention: expire partitions (sweep, status, verify) and legal holds.
     #[command(subcommand)]
-    Retention(keys_cmd::RetentionCommand),
+    Retention(retention_cmd::RetentionCommand),
     /// Privacy policy: `policy check PIPELINE.toml` validates a pipeline's policy and prints
     /// the effective policy of each dataset, with the rule (and policy clause) behind each line.
     #[command(subcommand)]
@@ -93,6 +94,31 @@ struct CommonRunArgs {
     /// Lines longer than this are quarantined as `line_too_long`.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     max_line_bytes: usize,
+    /// Events later than the clock plus this are quarantined as `future_timestamp`
+    /// (e.g. 30m, 6h, 1d).
+    #[arg(long, default_value = "1d", value_name = "DURATION", value_parser = parse_duration)]
+    max_future: i64,
+    /// Evaluate "now" at this time (RFC 3339): which partitions have expired (late events
+    /// are dropped) and how far the future reaches. For replays, backfills and tests.
+    #[arg(long, value_name = "RFC3339", env = "LOGVEIL_NOW")]
+    now: Option<String>,
+}
+
+/// `90s`, `30m`, `6h`, `2d` → µs.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m, 6h or 1d"))?;
+    let per = match unit {
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => logveil_model::time::MICROS_PER_HOUR,
+        "d" => logveil_model::time::MICROS_PER_DAY,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d (e.g. 6h)")),
+    };
+    n.checked_mul(per)
+        .ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[derive(Args)]
@@ -198,7 +224,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run(a),
         Command::Keygen(a) => keys_cmd::cmd_keygen(a),
         Command::Keys(a) => keys_cmd::cmd_keys(a),
-        Command::Retention(a) => keys_cmd::cmd_retention(a),
+        Command::Retention(a) => retention_cmd::cmd_retention(a),
         Command::Subject(a) => subject_cmd::cmd_subject(a),
         Command::Policy(PolicyCommand::Check(a)) => cmd_policy_check(a),
         Command::Generate(a) => generate::run(a),
@@ -210,6 +236,8 @@ fn main() -> ExitCode {
                 2
             } else if e.is::<SelfCheckFailed>() {
                 3
+            } else if e.is::<NeedsAttention>() {
+                4
             } else {
                 1
             };
@@ -226,7 +254,7 @@ pub(crate) fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
-fn new_run_id(now: i64) -> String {
+pub(crate) fn new_run_id(now: i64) -> String {
     let mut r = [0u8; 3];
     let _ = getrandom::fill(&mut r);
     let ts: String = format_rfc3339(now - now % 1_000_000)
@@ -266,6 +294,7 @@ fn run_options(c: &CommonRunArgs, threads_conf: Option<usize>, trunc: Truncation
     RunOptions {
         threads: threads(c.threads.or(threads_conf)),
         max_line_bytes: c.max_line_bytes.max(256),
+        max_future_micros: c.max_future,
         engine: EngineConfig {
             truncation: trunc,
             ..EngineConfig::default()
@@ -397,7 +426,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     };
     let mut opts = run_options(&a.run, p.runtime.threads, trunc);
     opts.quarantine = p.dataset("_quarantine", logveil_model::DatasetKind::Quarantine);
-    execute(&p.output.root, ring, opts, &jobs, &a.run)
+    let mut run = a.run;
+    if run.now.is_none() {
+        run.now.clone_from(&p.runtime.now);
+    }
+    execute(&p.output.root, ring, opts, &jobs, &run)
 }
 
 fn execute(
@@ -428,7 +461,10 @@ fn execute(
         *spec = ensured.spec;
     }
     let suppressor = subject_cmd::suppressor(&storage, &ring)?.map(Arc::new);
-    let now = now_micros();
+    let now = match &c.now {
+        Some(t) => keys_cmd::parse_when("--now", t)?,
+        None => now_micros(),
+    };
     let ctx = RunContext {
         storage,
         ring,
@@ -472,6 +508,18 @@ fn execute(
     }
     Ok(())
 }
+
+/// The command finished, but left something for an operator to look at (exit code 4).
+#[derive(Debug)]
+pub(crate) struct NeedsAttention(pub String);
+
+impl std::fmt::Display for NeedsAttention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NeedsAttention {}
 
 /// The run finished, but the privacy self-check withheld partitions (exit code 3).
 #[derive(Debug)]

@@ -15,15 +15,18 @@ pub enum DropReason {
     Objection,
     /// The subject's processing is restricted (§7.7): on the suppression list.
     Restriction,
+    /// The event's partition had already expired when it arrived (retention, §9.1).
+    Expired,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::ProxyTraffic,
         DropReason::NoStatisticsConsent,
         DropReason::KeyShredded,
         DropReason::Objection,
         DropReason::Restriction,
+        DropReason::Expired,
     ];
 
     /// The privacy rule that drops the record.
@@ -34,6 +37,7 @@ impl DropReason {
             DropReason::KeyShredded => crate::Rule::KeyShredded,
             DropReason::Objection => crate::Rule::Objection,
             DropReason::Restriction => crate::Rule::Restriction,
+            DropReason::Expired => crate::Rule::Expired,
         }
     }
 
@@ -45,6 +49,7 @@ impl DropReason {
             DropReason::KeyShredded => "key_shredded",
             DropReason::Objection => "objection",
             DropReason::Restriction => "restriction",
+            DropReason::Expired => "expired_on_arrival",
         }
     }
 }
@@ -64,16 +69,19 @@ pub enum QuarantineReason {
     MissingField,
     /// The line is longer than the configured maximum.
     LineTooLong,
+    /// The event time is further in the future than the run allows (`--max-future`).
+    FutureTimestamp,
 }
 
 impl QuarantineReason {
-    pub const ALL: [QuarantineReason; 6] = [
+    pub const ALL: [QuarantineReason; 7] = [
         QuarantineReason::Malformed,
         QuarantineReason::BadTimestamp,
         QuarantineReason::BadClientAddress,
         QuarantineReason::BadJson,
         QuarantineReason::MissingField,
         QuarantineReason::LineTooLong,
+        QuarantineReason::FutureTimestamp,
     ];
 
     /// Stable snake_case name used in summaries, metrics and the `_quarantine` dataset.
@@ -85,6 +93,7 @@ impl QuarantineReason {
             QuarantineReason::BadJson => "bad_json",
             QuarantineReason::MissingField => "missing_field",
             QuarantineReason::LineTooLong => "line_too_long",
+            QuarantineReason::FutureTimestamp => "future_timestamp",
         }
     }
 }

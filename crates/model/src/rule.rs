@@ -49,10 +49,13 @@ pub enum Rule {
     /// A partition in which the self-check found a raw address or email is withheld (its
     /// rows are counted here, never published).
     SelfCheck,
+    /// An event whose partition had already expired when it arrived is dropped: late data
+    /// never resurrects a partition the retention sweep deleted (or is about to).
+    Expired,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::ProxyContent,
         Rule::ProxyAggregate,
         Rule::ConsentStatistics,
@@ -71,6 +74,7 @@ impl Rule {
         Rule::Objection,
         Rule::Restriction,
         Rule::SelfCheck,
+        Rule::Expired,
     ];
     pub const COUNT: usize = Rule::ALL.len();
 
@@ -95,6 +99,7 @@ impl Rule {
             Rule::Objection => "objection/7.4",
             Rule::Restriction => "restriction/7.7",
             Rule::SelfCheck => "self-check/10.1",
+            Rule::Expired => "expired-on-arrival/9.1",
         }
     }
 

@@ -40,7 +40,7 @@ pub struct AuditEntry {
 }
 
 /// Hash of an entry: BLAKE3 over a fixed serialisation of everything but `hash`.
-fn entry_hash(e: &AuditEntry) -> String {
+pub(crate) fn entry_hash(e: &AuditEntry) -> String {
     let body = serde_json::json!({
         "seq": e.seq,
         "at": e.at,

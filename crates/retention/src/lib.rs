@@ -1,15 +1,26 @@
-//! Retention of logveil's datasets. For now this crate owns two records that retention and key
-//! destruction share: legal holds ([`holds`]: periods of a dataset that must not be deleted or
-//! made unlinkable) and the append-only, hash-chained audit log ([`audit`]) in which
-//! destructive operations are recorded. The partition sweep builds on both.
+//! Retention of logveil's datasets:
+//!
+//! - [`sweep`] deletes expired partitions (tombstone, files, receipt), crash-safely;
+//! - [`receipts`] is the hash-chained log of deletion receipts, kept through the root's
+//!   storage (local disk or object store);
+//! - [`status`] shows each dataset's retention state and verifies the receipts;
+//! - [`holds`] are legal holds: periods of a dataset that must not be deleted or made
+//!   unlinkable;
+//! - [`audit`] is the local hash-chained audit log of key and hold operations.
 //!
 //! Nothing here prints.
 
 pub mod audit;
 pub mod holds;
+pub mod receipts;
+pub mod status;
+pub mod sweep;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use holds::{Hold, HoldSet};
+pub use receipts::ReceiptLog;
+pub use status::{Status, Verification, status, verify};
+pub use sweep::{Step, SweepOptions, SweepReport, Sweeper};
 
 /// Problems with holds or the audit log. Messages say which file and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 //! - [`builders`] fills Arrow builders from privacy-safe rows, one batch at a time.
 //! - [`writer`] routes rows to hour partitions and streams them into zstd Parquet files that
 //!   become visible only when complete (staged name, fsync, rename).
-//! - [`manifest`] keeps each partition's `_manifest.json`: files, row counts, checksums, key
-//!   ids and the partition's expiry.
+//! - [`manifest`] keeps each partition's `_manifest.json` (files, row counts, checksums, key
+//!   ids and the partition's expiry) and commits new files into partitions.
 //! - [`storage`] is the thin synchronous layer over `object_store`.
 
 pub mod builders;
@@ -18,7 +18,7 @@ pub use builders::{
     AccessBuilder, AppBuilder, ProxyUsageBuilder, QuarantineBuilder, RowBuilder, SessionBuilder,
     SyslogBuilder,
 };
-pub use manifest::{DatasetSpec, Manifest, RunInfo, commit_manifests};
+pub use manifest::{CommitReport, DatasetSpec, Manifest, RunInfo, commit};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
 pub use writer::{

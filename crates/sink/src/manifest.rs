@@ -5,7 +5,12 @@
 //! size, BLAKE3 checksum and time range, the key ids that made its pseudonyms, the schema and
 //! logveil versions. The leading underscore keeps DuckDB, Spark and Polars from reading it as
 //! data. Manifests are rewritten whole and atomically (staged, fsynced, renamed) after the
-//! files they list are visible; concurrent local writers serialise on a lock file.
+//! files they list are visible; concurrent local writers (ingest runs, the retention sweep)
+//! serialise on a per-dataset lock file.
+//!
+//! [`commit`] is how files enter a partition: under the lock it refuses partitions that are
+//! expired or being deleted (a tombstone in `_retention/tombstones/`), so late data never
+//! resurrects a swept partition, then publishes the files and rewrites the manifest.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -102,12 +107,63 @@ pub struct Manifest {
 
 pub const MANIFEST_NAME: &str = "_manifest.json";
 
+/// Where the retention sweep records partitions it is deleting (see the retention crate).
+pub const TOMBSTONES_DIR: &str = "_retention/tombstones";
+
 /// Path of a partition's manifest.
 pub fn manifest_path(dataset: &str, key: HourKey) -> Path {
     Path::from(format!("{dataset}/{}/{MANIFEST_NAME}", key.dir()))
 }
 
-fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File>> {
+/// Directory (prefix) of a partition.
+pub fn partition_path(dataset: &str, key: HourKey) -> Path {
+    Path::from(format!("{dataset}/{}", key.dir()))
+}
+
+/// Path of the tombstone of a partition being deleted.
+pub fn tombstone_path(dataset: &str, key: HourKey) -> Path {
+    Path::from(format!(
+        "{TOMBSTONES_DIR}/{dataset}/dt={}/hour={:02}.json",
+        key.date(),
+        key.hour()
+    ))
+}
+
+impl Manifest {
+    /// `expires_at` in µs, if it is a valid time.
+    pub fn expires_micros(&self) -> Option<i64> {
+        logveil_model::time::parse_rfc3339(self.expires_at.as_bytes())
+    }
+
+    /// Reads and parses a manifest; `Ok(None)` if it does not exist.
+    pub fn read(storage: &Storage, path: &Path) -> Result<Option<Manifest>> {
+        let Some(bytes) = storage.get(path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice::<Manifest>(&bytes)
+            .map(Some)
+            .map_err(|e| SinkError::BadManifest {
+                path: path.to_string(),
+                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+            })
+    }
+}
+
+/// When a partition expires: partition end + the dataset's retention, or earlier if its
+/// manifest records an earlier expiry (written under a shorter retention). A shortened
+/// retention thus applies to data already written; a lengthened one only to partitions
+/// written (or appended to) after the change.
+pub fn partition_expiry(key: HourKey, retention_days: u32, recorded: Option<i64>) -> i64 {
+    let by_dataset = key
+        .end_micros()
+        .saturating_add(i64::from(retention_days) * MICROS_PER_DAY);
+    recorded.map_or(by_dataset, |r| r.min(by_dataset))
+}
+
+/// Takes the dataset's lock (local disk only; held until the file is dropped). Ingest
+/// commits and the retention sweep take it, so a partition is never appended to and
+/// deleted at once.
+pub fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File>> {
     let Some(root) = storage.local_root() else {
         return Ok(None);
     };
@@ -136,7 +192,41 @@ pub struct DatasetMarker {
     pub schema_version: u32,
     /// The dataset's retention: every write applies it to the partitions it touches.
     pub retention_days: u32,
+    /// The shortest retention the dataset has ever had (absent: `retention_days`). Partitions
+    /// written under it may expire before `retention_days` says; the sweep looks that far back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_floor_days: Option<u32>,
 }
+
+impl DatasetMarker {
+    /// The shortest retention any partition of the dataset may carry.
+    pub fn floor_days(&self) -> u32 {
+        self.retention_floor_days
+            .map_or(self.retention_days, |f| f.min(self.retention_days))
+    }
+
+    /// Reads `<dataset>/_dataset.json`; `Ok(None)` if the dataset has none.
+    pub fn read(storage: &Storage, dataset: &str) -> Result<Option<DatasetMarker>> {
+        let path = marker_path(dataset);
+        let Some(bytes) = storage.get(&path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SinkError::BadManifest {
+                path: path.to_string(),
+                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+            })
+    }
+}
+
+/// Path of a dataset's marker.
+pub fn marker_path(dataset: &str) -> Path {
+    Path::from(format!("{dataset}/{DATASET_MARKER}"))
+}
+
+/// Name of the dataset marker inside the dataset's directory.
+pub const DATASET_MARKER: &str = "_dataset.json";
 
 /// What [`ensure_dataset`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,22 +242,18 @@ pub struct EnsuredDataset {
 /// the dataset: a default retention adopts the recorded one; an explicit one that differs
 /// replaces it (and is reported).
 pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDataset> {
-    let path = Path::from(format!("{}/_dataset.json", spec.name));
+    let path = marker_path(&spec.name);
     let mut want = DatasetMarker {
         format: "logveil-dataset".into(),
         dataset: spec.name.clone(),
         kind: spec.kind.as_str().into(),
         schema_version: SCHEMA_VERSION,
         retention_days: spec.retention_days,
+        retention_floor_days: None,
     };
     let mut spec = spec.clone();
     let mut retention_changed = None;
-    if let Some(bytes) = storage.get(&path)? {
-        let have: DatasetMarker =
-            serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
-                path: path.to_string(),
-                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-            })?;
+    if let Some(have) = DatasetMarker::read(storage, &spec.name)? {
         if have.kind != want.kind || have.schema_version != want.schema_version {
             return Err(SinkError::DatasetMismatch {
                 dataset: spec.name.clone(),
@@ -190,6 +276,8 @@ pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDa
         }
         retention_changed = Some((have.retention_days, spec.retention_days));
         want.retention_days = spec.retention_days;
+        let floor = have.floor_days().min(spec.retention_days);
+        want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
     }
     let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
     text.push(b'\n');
@@ -200,32 +288,57 @@ pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDa
     })
 }
 
-/// Adds `files` to their partitions' manifests (creating them as needed). Returns the
-/// number of partitions touched.
-pub fn commit_manifests(
+/// What [`commit`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Partitions whose files were published and recorded.
+    pub partitions: usize,
+    /// Partitions refused because they had expired at the run's `now`, or were being deleted
+    /// by a retention sweep: `(partition, rows)`. Their files were discarded, never visible.
+    pub expired: Vec<(HourKey, u64)>,
+}
+
+/// Commits finished files: under the dataset's lock, each partition that is neither expired
+/// nor tombstoned gets its files published and its manifest rewritten (created as needed);
+/// the files of the other partitions are discarded. On error, files not yet published are
+/// left for the caller to [`discard`](crate::discard).
+pub fn commit(
     storage: &Storage,
     spec: &DatasetSpec,
     files: &[WrittenFile],
     run: &RunInfo,
-) -> Result<usize> {
+) -> Result<CommitReport> {
     let mut by_part: BTreeMap<HourKey, Vec<&WrittenFile>> = BTreeMap::new();
     for f in files {
         by_part.entry(f.partition).or_default().push(f);
     }
+    let mut report = CommitReport::default();
     if by_part.is_empty() {
-        return Ok(0);
+        return Ok(report);
     }
     let _lock = lock_dataset(storage, &spec.name)?;
     let now = format_rfc3339(run.now_micros);
     for (key, files) in &by_part {
         let path = manifest_path(&spec.name, *key);
-        let mut m = match storage.get(&path)? {
-            Some(bytes) => {
-                serde_json::from_slice::<Manifest>(&bytes).map_err(|e| SinkError::BadManifest {
-                    path: path.to_string(),
-                    what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-                })?
-            }
+        let existing = Manifest::read(storage, &path)?;
+        let expiry = partition_expiry(
+            *key,
+            spec.retention_days,
+            existing.as_ref().and_then(Manifest::expires_micros),
+        );
+        if expiry <= run.now_micros || storage.exists(&tombstone_path(&spec.name, *key))? {
+            let owned: Vec<WrittenFile> = files.iter().map(|f| (*f).clone()).collect();
+            crate::writer::discard(storage, &owned)?;
+            report
+                .expired
+                .push((*key, files.iter().map(|f| f.rows).sum()));
+            continue;
+        }
+        for f in files {
+            storage.publish(&f.upload)?;
+        }
+        let mut m = match existing {
+            Some(m) => m,
             None => Manifest {
                 format: "logveil-manifest".into(),
                 manifest_version: 1,
@@ -282,6 +395,7 @@ pub fn commit_manifests(
         let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
         text.push(b'\n');
         storage.put(&path, Bytes::from(text))?;
+        report.partitions += 1;
     }
-    Ok(by_part.len())
+    Ok(report)
 }

@@ -17,7 +17,10 @@ use futures::stream::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload,
+};
 
 use crate::{Result, SinkError};
 
@@ -49,7 +52,9 @@ impl Storage {
                 root: label.clone(),
                 source,
             })?
-            .with_fsync(true);
+            .with_fsync(true)
+            // Deleting a partition's last file removes its (now empty) directories.
+            .with_automatic_cleanup(true);
         let local_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         Ok(Storage {
             store: Arc::new(store),
@@ -99,8 +104,36 @@ impl Storage {
         Ok(())
     }
 
+    /// Every object under `prefix`, at any depth.
     pub fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
         block_on(self.store.list(Some(prefix)).try_collect()).map_err(store_err(prefix))
+    }
+
+    /// One level under `prefix`: its objects and its "directories" (common prefixes).
+    pub fn list_level(&self, prefix: &Path) -> Result<ListResult> {
+        block_on(self.store.list_with_delimiter(Some(prefix))).map_err(store_err(prefix))
+    }
+
+    /// Whether an object exists.
+    pub fn exists(&self, path: &Path) -> Result<bool> {
+        match block_on(self.store.head(path)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_err(path)(e)),
+        }
+    }
+
+    /// Writes a whole object only if none exists under that name; `Ok(false)` if one does.
+    pub fn put_new(&self, path: &Path, data: Bytes) -> Result<bool> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match block_on(self.store.put_opts(path, PutPayload::from(data), opts)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_err(path)(e)),
+        }
     }
 
     pub fn delete(&self, path: &Path) -> Result<()> {

@@ -2,11 +2,10 @@
 
 use arrow_array::{Array, StringArray, TimestampMicrosecondArray};
 use logveil_model::time::parse_rfc3339;
-use logveil_model::{AccessRow, DatasetKind, UaFields};
+use logveil_model::{AccessRow, DatasetKind, HourKey, UaFields};
 use logveil_sink::manifest::Manifest;
 use logveil_sink::{
-    AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit_manifests,
-    publish,
+    AccessBuilder, DatasetSpec, PartitionWriter, RunInfo, SinkConfig, Storage, commit,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -81,14 +80,15 @@ fn partitions_files_and_manifests() {
             .iter()
             .all(|p| !p.to_string_lossy().ends_with(".parquet"))
     );
-    publish(&storage, &files).unwrap();
     let run = RunInfo {
         run_id: "run1".into(),
         key_epochs: vec![(i64::MIN, "dev-insecure".into())],
         dev_key: true,
         now_micros: h11,
     };
-    assert_eq!(commit_manifests(&storage, &spec, &files, &run).unwrap(), 2);
+    let report = commit(&storage, &spec, &files, &run).unwrap();
+    assert_eq!(report.partitions, 2);
+    assert!(report.expired.is_empty());
 
     let all = files_under(dir.path());
     assert!(
@@ -167,14 +167,13 @@ fn partitions_files_and_manifests() {
     );
     w.push(&row(h10 + 99, "/c")).unwrap();
     let files2 = w.finish().unwrap();
-    publish(&storage, &files2).unwrap();
-    commit_manifests(
+    commit(
         &storage,
         &spec,
         &files2,
         &RunInfo {
             run_id: "run2".into(),
-            ..run
+            ..run.clone()
         },
     )
     .unwrap();
@@ -188,4 +187,38 @@ fn partitions_files_and_manifests() {
     .unwrap();
     assert_eq!(m2.rows, 13);
     assert_eq!(m2.files.len(), m.files.len() + 1);
+
+    // Late data: a partition expired at the run's clock, or tombstoned by a retention sweep,
+    // is refused whole; its files are discarded and nothing about it changes.
+    let before = files_under(dir.path());
+    let late_run = RunInfo {
+        run_id: "run3".into(),
+        now_micros: parse_rfc3339(b"2026-12-27T11:00:00Z").unwrap(),
+        ..run.clone()
+    };
+    let mut w = PartitionWriter::<AccessBuilder>::new(
+        storage.clone(),
+        spec.clone(),
+        SinkConfig::default(),
+        "run3-w0".into(),
+        vec![],
+    );
+    w.push(&row(h10 + 5, "/late")).unwrap();
+    w.push(&row(h11, "/ok")).unwrap();
+    let files3 = w.finish().unwrap();
+    storage
+        .put(
+            &logveil_sink::manifest::tombstone_path("access", HourKey::of_micros(h11)),
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+    let report = commit(&storage, &spec, &files3, &late_run).unwrap();
+    assert_eq!(report.partitions, 0);
+    assert_eq!(
+        report.expired,
+        vec![(HourKey::of_micros(h10), 1), (HourKey::of_micros(h11), 1)]
+    );
+    let mut after = files_under(dir.path());
+    after.retain(|p| !p.to_string_lossy().contains("_retention"));
+    assert_eq!(before, after);
 }
