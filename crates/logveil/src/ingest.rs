@@ -936,12 +936,18 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
     };
     // Each dataset's files enter their partitions under the dataset's lock; a partition that
     // expired (or is being swept) meanwhile is refused whole and its rows counted as late.
-    for (spec, files) in [(&job.dataset, &data), (&ctx.opts.quarantine, &quarantine)] {
+    for (i, (spec, files)) in [(&job.dataset, &data), (&ctx.opts.quarantine, &quarantine)]
+        .into_iter()
+        .enumerate()
+    {
+        // On error, commit() has removed the files it did not record; the quarantine's
+        // files, not yet committed when the data's commit fails, go too.
         let report = match commit(&ctx.storage, spec, files, &run) {
             Ok(r) => r,
             Err(e) => {
-                let _ = discard(&ctx.storage, &data);
-                let _ = discard(&ctx.storage, &quarantine);
+                if i == 0 {
+                    let _ = discard(&ctx.storage, &quarantine);
+                }
                 return Err(e).with_context(|| format!("committing dataset {}", spec.name));
             }
         };

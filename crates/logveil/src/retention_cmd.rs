@@ -31,6 +31,7 @@ pub enum RetentionCommand {
 
 #[derive(Args)]
 pub struct SweepArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     /// Judge expiry at this time (RFC 3339) instead of the clock.
@@ -49,6 +50,7 @@ pub struct SweepArgs {
 
 #[derive(Args)]
 pub struct StatusArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     /// Judge expiry at this time (RFC 3339) instead of the clock.
@@ -60,6 +62,7 @@ pub struct StatusArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     #[arg(long)]
@@ -68,6 +71,7 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct HoldArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     /// Dataset name, or `*` for all.
@@ -93,6 +97,7 @@ pub struct HoldArgs {
 
 #[derive(Args)]
 pub struct ReleaseArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     #[arg(long)]
@@ -105,6 +110,7 @@ pub struct ReleaseArgs {
 
 #[derive(Args)]
 pub struct HoldsArgs {
+    /// Output root (a pipeline's `[output] root`, ingest's `--out`).
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     #[arg(long)]

@@ -15,6 +15,8 @@ pub mod holds;
 pub mod receipts;
 pub mod status;
 pub mod sweep;
+#[doc(hidden)]
+pub mod synth;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use holds::{Hold, HoldSet};

@@ -318,84 +318,108 @@ pub fn commit(
     }
     let _lock = lock_dataset(storage, &spec.name)?;
     let now = format_rfc3339(run.now_micros);
-    for (key, files) in &by_part {
-        let path = manifest_path(&spec.name, *key);
-        let existing = Manifest::read(storage, &path)?;
-        let expiry = partition_expiry(
-            *key,
-            spec.retention_days,
-            existing.as_ref().and_then(Manifest::expires_micros),
-        );
-        if expiry <= run.now_micros || storage.exists(&tombstone_path(&spec.name, *key))? {
-            let owned: Vec<WrittenFile> = files.iter().map(|f| (*f).clone()).collect();
-            crate::writer::discard(storage, &owned)?;
-            report
-                .expired
-                .push((*key, files.iter().map(|f| f.rows).sum()));
-            continue;
+    let parts: Vec<(HourKey, Vec<&WrittenFile>)> = by_part.into_iter().collect();
+    for (i, (key, files)) in parts.iter().enumerate() {
+        match commit_partition(storage, spec, *key, files, run, &now) {
+            Ok(None) => report.partitions += 1,
+            Ok(Some(rows)) => report.expired.push((*key, rows)),
+            Err(e) => {
+                // This partition and the later ones were not recorded: none of their files
+                // may stay (on object stores a finished upload is already visible).
+                for (_, files) in &parts[i..] {
+                    for f in files {
+                        let _ = storage.discard(&f.upload);
+                        let _ = storage.delete(&f.upload.dest);
+                    }
+                }
+                return Err(e);
+            }
         }
-        for f in files {
-            storage.publish(&f.upload)?;
-        }
-        let mut m = match existing {
-            Some(m) => m,
-            None => Manifest {
-                format: "logveil-manifest".into(),
-                manifest_version: 1,
-                dataset: spec.name.clone(),
-                kind: spec.kind.as_str().into(),
-                dt: key.date(),
-                hour: key.hour(),
-                partition_start: format_rfc3339(key.start_micros()),
-                partition_end: format_rfc3339(key.end_micros()),
-                retention_days: spec.retention_days,
-                expires_at: String::new(),
-                schema_version: SCHEMA_VERSION,
-                logveil_version: String::new(),
-                key_ids: Vec::new(),
-                dev_key: false,
-                rows: 0,
-                bytes: 0,
-                files: Vec::new(),
-                updated_at: String::new(),
-            },
-        };
-        for f in files {
-            m.files.retain(|x| x.name != f.name);
-            m.files.push(ManifestFile {
-                name: f.name.clone(),
-                rows: f.rows,
-                bytes: f.bytes(),
-                blake3: f.blake3().to_string(),
-                min_ts: format_rfc3339(f.min_ts),
-                max_ts: format_rfc3339(f.max_ts),
-                run_id: run.run_id.clone(),
-                key_ids: run.key_id_at(key.start_micros()).into_iter().collect(),
-                dev_key: run.dev_key,
-                written_at: now.clone(),
-            });
-        }
-        // The dataset's current retention applies to the whole partition.
-        m.retention_days = spec.retention_days;
-        m.expires_at =
-            format_rfc3339(key.end_micros() + spec.retention_days as i64 * MICROS_PER_DAY);
-        m.schema_version = SCHEMA_VERSION;
-        m.logveil_version = env!("CARGO_PKG_VERSION").into();
-        m.key_ids = m
-            .files
-            .iter()
-            .flat_map(|f| f.key_ids.iter().cloned())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        m.dev_key = m.files.iter().any(|f| f.dev_key);
-        m.rows = m.files.iter().map(|f| f.rows).sum();
-        m.bytes = m.files.iter().map(|f| f.bytes).sum();
-        m.updated_at = now.clone();
-        let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
-        text.push(b'\n');
-        storage.put(&path, Bytes::from(text))?;
-        report.partitions += 1;
     }
     Ok(report)
+}
+
+/// Commits one partition's files; `Some(rows)` if the partition was refused (expired or
+/// tombstoned) and its files discarded.
+fn commit_partition(
+    storage: &Storage,
+    spec: &DatasetSpec,
+    key: HourKey,
+    files: &[&WrittenFile],
+    run: &RunInfo,
+    now: &str,
+) -> Result<Option<u64>> {
+    let path = manifest_path(&spec.name, key);
+    let existing = Manifest::read(storage, &path)?;
+    let expiry = partition_expiry(
+        key,
+        spec.retention_days,
+        existing.as_ref().and_then(Manifest::expires_micros),
+    );
+    if expiry <= run.now_micros || storage.exists(&tombstone_path(&spec.name, key))? {
+        let owned: Vec<WrittenFile> = files.iter().map(|f| (*f).clone()).collect();
+        crate::writer::discard(storage, &owned)?;
+        return Ok(Some(files.iter().map(|f| f.rows).sum()));
+    }
+    for f in files {
+        storage.publish(&f.upload)?;
+    }
+    let mut m = match existing {
+        Some(m) => m,
+        None => Manifest {
+            format: "logveil-manifest".into(),
+            manifest_version: 1,
+            dataset: spec.name.clone(),
+            kind: spec.kind.as_str().into(),
+            dt: key.date(),
+            hour: key.hour(),
+            partition_start: format_rfc3339(key.start_micros()),
+            partition_end: format_rfc3339(key.end_micros()),
+            retention_days: spec.retention_days,
+            expires_at: String::new(),
+            schema_version: SCHEMA_VERSION,
+            logveil_version: String::new(),
+            key_ids: Vec::new(),
+            dev_key: false,
+            rows: 0,
+            bytes: 0,
+            files: Vec::new(),
+            updated_at: String::new(),
+        },
+    };
+    for f in files {
+        m.files.retain(|x| x.name != f.name);
+        m.files.push(ManifestFile {
+            name: f.name.clone(),
+            rows: f.rows,
+            bytes: f.bytes(),
+            blake3: f.blake3().to_string(),
+            min_ts: format_rfc3339(f.min_ts),
+            max_ts: format_rfc3339(f.max_ts),
+            run_id: run.run_id.clone(),
+            key_ids: run.key_id_at(key.start_micros()).into_iter().collect(),
+            dev_key: run.dev_key,
+            written_at: now.to_string(),
+        });
+    }
+    // The dataset's current retention applies to the whole partition.
+    m.retention_days = spec.retention_days;
+    m.expires_at = format_rfc3339(key.end_micros() + spec.retention_days as i64 * MICROS_PER_DAY);
+    m.schema_version = SCHEMA_VERSION;
+    m.logveil_version = env!("CARGO_PKG_VERSION").into();
+    m.key_ids = m
+        .files
+        .iter()
+        .flat_map(|f| f.key_ids.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    m.dev_key = m.files.iter().any(|f| f.dev_key);
+    m.rows = m.files.iter().map(|f| f.rows).sum();
+    m.bytes = m.files.iter().map(|f| f.bytes).sum();
+    m.updated_at = now.to_string();
+    let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
+    text.push(b'\n');
+    storage.put(&path, Bytes::from(text))?;
+    Ok(None)
 }

@@ -158,11 +158,13 @@ impl Storage {
         }
     }
 
-    /// Removes a finished upload that will not be published.
+    /// Removes a finished upload that will not be published: its staged object (local
+    /// disk), or the object itself (object stores, where completing an upload published it).
+    /// File names are unique per run, so this never removes another run's file.
     pub fn discard(&self, c: &Committed) -> Result<()> {
         match &c.staged {
             Some(staged) => self.delete(staged),
-            None => Ok(()),
+            None => self.delete(&c.dest),
         }
     }
 

@@ -222,3 +222,50 @@ fn partitions_files_and_manifests() {
     after.retain(|p| !p.to_string_lossy().contains("_retention"));
     assert_eq!(before, after);
 }
+
+/// On object stores a finished upload is visible at once: a refused partition's files must
+/// be deleted, not merely left unrecorded.
+#[test]
+fn object_store_commit_removes_refused_files() {
+    let storage = Storage::memory();
+    let spec = DatasetSpec::with_defaults(DatasetKind::Access);
+    let h10 = parse_rfc3339(b"2026-11-27T10:00:00Z").unwrap();
+    let h11 = parse_rfc3339(b"2026-11-27T11:00:00Z").unwrap();
+    let mut w = PartitionWriter::<AccessBuilder>::new(
+        storage.clone(),
+        spec.clone(),
+        SinkConfig::default(),
+        "run1-w0".into(),
+        vec![],
+    );
+    w.push(&row(h10, "/a")).unwrap();
+    w.push(&row(h11, "/b")).unwrap();
+    let files = w.finish().unwrap();
+    storage
+        .put(
+            &logveil_sink::manifest::tombstone_path("access", HourKey::of_micros(h11)),
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+    let run = RunInfo {
+        run_id: "run1".into(),
+        key_epochs: vec![(i64::MIN, "k".into())],
+        dev_key: false,
+        now_micros: h11,
+    };
+    let report = commit(&storage, &spec, &files, &run).unwrap();
+    assert_eq!(report.partitions, 1);
+    assert_eq!(report.expired, vec![(HourKey::of_micros(h11), 1)]);
+    let under = |p: &str| {
+        storage
+            .list(&object_store::path::Path::from(p))
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        under("access/dt=2026-11-27/hour=10"),
+        2,
+        "file and manifest"
+    );
+    assert_eq!(under("access/dt=2026-11-27/hour=11"), 0);
+}
