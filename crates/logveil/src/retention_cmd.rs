@@ -292,11 +292,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     for p in &r.problems {
         eprintln!("logveil: warning: {}: {}", p.path, p.what);
     }
-    let unresolved = r
-        .problems
-        .iter()
-        .filter(|p| !p.what.contains("receipt saying so") && !p.what.contains("would be deleted"))
-        .count();
+    let unresolved = r.problems.iter().filter(|p| p.needs_attention).count();
     if unresolved > 0 {
         return Err(NeedsAttention(format!(
             "{unresolved} problems were left as they are; see the warnings above"

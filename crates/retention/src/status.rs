@@ -81,6 +81,7 @@ pub fn status(storage: &Storage, now: i64) -> Result<Status> {
                 out.problems.push(Problem {
                     path: format!("{name}/"),
                     what,
+                    needs_attention: true,
                 });
                 continue;
             }
@@ -140,6 +141,7 @@ pub fn status(storage: &Storage, now: i64) -> Result<Status> {
                             _ => "unreadable",
                         }
                         .into(),
+                        needs_attention: false,
                     });
                 }
             }

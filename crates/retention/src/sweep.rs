@@ -192,11 +192,14 @@ pub struct Held {
     pub holds: Vec<String>,
 }
 
-/// Something the sweep could not decide on; it was left as it is.
+/// Something irregular the sweep found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub path: String,
     pub what: String,
+    /// Left as it is until an operator looks at it (otherwise handled by a documented rule,
+    /// e.g. a partition without a manifest judged by its path).
+    pub needs_attention: bool,
 }
 
 /// What a sweep did.
@@ -420,6 +423,7 @@ impl<'a> Sweeper<'a> {
                     report.problems.push(Problem {
                         path: o.location.to_string(),
                         what: "unreadable tombstone: the partition it names may be half-deleted; inspect it, then delete the tombstone and sweep again".into(),
+                        needs_attention: true,
                     });
                     continue;
                 }
@@ -457,6 +461,7 @@ impl<'a> Sweeper<'a> {
                     report.problems.push(Problem {
                         path: format!("{dataset}/"),
                         what,
+                        needs_attention: true,
                     });
                     continue;
                 }
@@ -471,6 +476,7 @@ impl<'a> Sweeper<'a> {
                     report.problems.push(Problem {
                         path: p,
                         what: "not an hour partition (hour=00 … hour=23); left as it is".into(),
+                        needs_attention: true,
                     });
                 }
                 for key in keys {
@@ -613,6 +619,7 @@ impl<'a> Sweeper<'a> {
                         "deleted, with a receipt saying so"
                     }
                 ),
+                needs_attention: false,
             });
         }
         let prefix_len = prefix.as_ref().len() + 1;
