@@ -332,7 +332,6 @@ impl TimeWindow {
     }
 }
 
-/// Pushes a kept row whose time the window accepts; other outcomes pass through.
 /// Test hook, in debug builds only: with `LOGVEIL_TEST_LEAK=1`, a request for `/__leak__`
 /// keeps its raw client address as the path, so that tests can prove the privacy self-check
 /// withholds the partition. Release builds have no such path.
@@ -347,15 +346,12 @@ fn leak_for_tests<'a>(o: &mut Outcome<logveil_model::AccessRow<'a>>, client: &'a
     }
 }
 
+/// Pushes a kept row; other outcomes pass through.
 fn write_row<B: RowBuilder>(
     w: &mut PartitionWriter<B>,
     o: Outcome<B::Row<'_>>,
-    win: TimeWindow,
 ) -> Result<LineOutcome> {
     if let Outcome::Keep(row) = &o {
-        if let Some(out) = win.check(B::partition_ts(row)) {
-            return Ok(out);
-        }
         w.push(row)?;
     }
     Ok(o.into())
@@ -588,69 +584,86 @@ impl<'r> Worker<'r> {
         Ok(())
     }
 
-    /// Parses one line, runs it through the privacy engine and writes what is kept.
+    /// Parses one line, runs it through the privacy engine and writes what is kept. An event
+    /// whose time the window refuses never reaches the engine (so no rule counts it).
     fn handle(&mut self, line: &[u8]) -> Result<LineOutcome> {
         let engine = &mut self.engine;
         let win = self.window;
+        macro_rules! in_window {
+            ($ts:expr) => {
+                if let Some(out) = win.check($ts) {
+                    return Ok(out);
+                }
+            };
+        }
         Ok(match (&mut self.parser, &mut self.data) {
             (LineParser::Access(f), DataWriter::Access(w)) => match parse_access(line, *f) {
                 Ok(rec) => {
+                    in_window!(rec.ts_micros);
                     #[allow(unused_mut)]
                     let mut out = engine.access(&rec);
                     #[cfg(debug_assertions)]
                     leak_for_tests(&mut out, rec.client);
-                    write_row(w, out, win)?
+                    write_row(w, out)?
                 }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Custom(f), DataWriter::Access(w)) => match f.parse(line) {
-                Ok(rec) => write_row(w, engine.access(&rec), win)?,
+                Ok(rec) => {
+                    in_window!(rec.ts_micros);
+                    write_row(w, engine.access(&rec))?
+                }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Session, DataWriter::Session(w)) => match parse_session(line) {
                 Ok(ev) => {
+                    in_window!(ev.ts_micros);
                     self.counts.unknown_fields_dropped += ev.unknown_fields as u64;
                     self.rules.add(Rule::Minimise, ev.unknown_fields as u64);
-                    write_row(w, engine.session(&ev), win)?
+                    write_row(w, engine.session(&ev))?
                 }
                 Err(e) => parse_failed(e),
             },
             (LineParser::Syslog(mode, o), DataWriter::Syslog(w)) => {
                 let frame = strip_octet_count(line).unwrap_or(line);
                 match parse_syslog(frame, *mode, o) {
-                    Ok(m) => write_row(w, engine.syslog(&m, self.now_micros), win)?,
+                    Ok(m) => {
+                        in_window!(m.ts_micros.unwrap_or(self.now_micros));
+                        write_row(w, engine.syslog(&m, self.now_micros))?
+                    }
                     Err(e) => parse_failed(e),
                 }
             }
             (LineParser::App { parser, app, keep }, DataWriter::App(w)) => {
                 match parser.parse(line) {
                     Ok(rec) => {
+                        in_window!(rec.ts_micros);
                         self.counts.unknown_fields_dropped += u64::from(rec.unmapped_fields);
                         self.rules
                             .add(Rule::Minimise, u64::from(rec.unmapped_fields));
-                        write_row(w, engine.app(&rec, app, keep), win)?
+                        write_row(w, engine.app(&rec, app, keep))?
                     }
                     Err(e) => parse_failed(e),
                 }
             }
             (LineParser::Proxy(f), DataWriter::Proxy(w, agg)) => match parse_proxy(line, *f) {
-                Ok(rec) => match engine.proxy(&rec) {
-                    Outcome::Keep(facts) => {
-                        if let Some(out) = win.check(rec.ts_micros) {
-                            return Ok(out);
+                Ok(rec) => {
+                    in_window!(rec.ts_micros);
+                    match engine.proxy(&rec) {
+                        Outcome::Keep(facts) => {
+                            if agg.is_full() {
+                                let written = &mut self.written;
+                                agg.drain(engine.key_ids(), |row| {
+                                    *written += 1;
+                                    w.push(row)
+                                })?;
+                            }
+                            agg.add(&rec, facts);
+                            LineOutcome::Aggregated
                         }
-                        if agg.is_full() {
-                            let written = &mut self.written;
-                            agg.drain(engine.key_ids(), |row| {
-                                *written += 1;
-                                w.push(row)
-                            })?;
-                        }
-                        agg.add(&rec, facts);
-                        LineOutcome::Aggregated
+                        other => other.into(),
                     }
-                    other => other.into(),
-                },
+                }
                 Err(e) => parse_failed(e),
             },
             _ => anyhow::bail!("internal error: parser and writer of a worker disagree"),

@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success (bad lines are quarantined, not failures); 1 a fatal runtime error
 //! (unreadable input, unwritable output); 2 bad usage or configuration (including keys); 3 the
-//! run finished but the privacy self-check withheld partitions.
+//! run finished but the privacy self-check withheld partitions; 4 a retention sweep finished
+//! but left something for an operator (e.g. a dataset without `_dataset.json`).
 
 mod config;
 mod generate;

@@ -1,8 +1,8 @@
-//! The audit log: an append-only JSON Lines file in which every destructive or
-//! privacy-relevant operation (key created, key shredded; partition deleted and erasures
-//! later) is recorded, one object per line. Each entry carries the hash of the entry before it
-//! (`prev`) and its own (`hash`, BLAKE3 over `prev` and the entry's other fields), so removing,
-//! reordering or editing any line breaks the chain, which [`AuditLog::verify`] detects.
+//! The audit log: an append-only JSON Lines file in which privacy-relevant operations (key
+//! created, key shredded, holds, suppression changes) are recorded, one object per line. Each
+//! entry carries the hash of the entry before it (`prev`) and its own (`hash`, BLAKE3 over
+//! `prev` and the entry's other fields), so removing, reordering or editing any line breaks
+//! the chain, which [`AuditLog::verify`] detects.
 //!
 //! An entry is written with one `write` to a file opened for appending, then fsynced; a torn
 //! last line (crash mid-write) is reported by `verify`, never silently accepted.
@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::{Result, RetentionError};
 
-/// Where an output root keeps its audit log (holds, suppression changes; deletion receipts
-/// later), relative to the root.
+/// Where an output root keeps its audit log (holds, suppression changes), relative to the
+/// root. Deletion receipts have their own chain ([`crate::receipts`]).
 pub const ROOT_AUDIT_PATH: &str = "_retention/audit.jsonl";
 
 /// `prev` of the first entry.
