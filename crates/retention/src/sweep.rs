@@ -158,6 +158,10 @@ pub struct Tombstone {
     pub delayed_by: Vec<HoldRef>,
     pub tombstoned_at: String,
     pub operator: String,
+    /// The manifest as it was, so that a partition a legal hold now covers can be restored
+    /// if none of its files has been deleted yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_manifest: Option<Manifest>,
 }
 
 impl Tombstone {
@@ -430,6 +434,31 @@ impl<'a> Sweeper<'a> {
             };
             let key = t.key().expect("checked");
             tombstoned.insert((t.dataset.clone(), key));
+            // A hold placed since the tombstone was written wins: the partition is restored
+            // if it is still whole, otherwise what is left of it is kept until the hold ends.
+            let blocking = holds.blocking(
+                Some(&t.dataset),
+                key.start_micros(),
+                key.end_micros(),
+                opts.now,
+            );
+            if !blocking.is_empty() && !receipted.contains(&t.id) {
+                let restored = !opts.dry_run && self.restore(&t, key, &o.location)?;
+                report.held.push(Held {
+                    dataset: t.dataset.clone(),
+                    partition: key.dir(),
+                    expires_at: t.expires_at.clone(),
+                    holds: blocking.iter().map(|h| h.id.clone()).collect(),
+                });
+                if !restored && !opts.dry_run {
+                    report.problems.push(Problem {
+                        path: o.location.to_string(),
+                        what: "held, but an interrupted sweep had already deleted part of it; the rest is kept and its deletion completes when the hold ends".into(),
+                        needs_attention: false,
+                    });
+                }
+                continue;
+            }
             report.deleted.push(deleted_of(&t, true));
             if opts.dry_run {
                 continue;
@@ -658,6 +687,7 @@ impl<'a> Sweeper<'a> {
             delayed_by: delaying_holds(holds, dataset, key, expiry, opts.now),
             tombstoned_at: format_rfc3339(opts.now),
             operator: opts.operator.clone(),
+            saved_manifest: manifest,
         }))
     }
 
@@ -688,6 +718,33 @@ impl<'a> Sweeper<'a> {
         Ok(Some(t))
     }
 
+    /// Undoes a tombstone whose partition is still whole (every file it lists is there):
+    /// puts the manifest back if it was removed, then removes the tombstone. Under the
+    /// dataset's lock. `false` (nothing changed) if any file is already gone.
+    fn restore(&self, t: &Tombstone, key: HourKey, tomb: &Path) -> Result<bool> {
+        let _lock = lock_dataset(&self.storage, &t.dataset)?;
+        let prefix = partition_path(&t.dataset, key);
+        for f in &t.files {
+            if !self
+                .storage
+                .exists(&Path::from(format!("{prefix}/{}", f.name)))?
+            {
+                return Ok(false);
+            }
+        }
+        let mpath = manifest_path(&t.dataset, key);
+        if t.manifest == ManifestState::Ok && !self.storage.exists(&mpath)? {
+            let Some(m) = &t.saved_manifest else {
+                return Ok(false);
+            };
+            let mut text = serde_json::to_vec_pretty(m).expect("manifest serialises");
+            text.push(b'\n');
+            self.storage.put(&mpath, Bytes::from(text))?;
+        }
+        self.storage.delete(tomb)?;
+        Ok(true)
+    }
+
     /// Removes the manifest of a tombstoned partition (recovery), under the dataset's lock.
     fn hide(&self, dataset: &str, key: HourKey) -> Result<()> {
         let _lock = lock_dataset(&self.storage, dataset)?;
@@ -708,6 +765,25 @@ impl<'a> Sweeper<'a> {
         for o in self.storage.list(&prefix)? {
             self.storage.delete(&o.location)?;
             self.step(Step::FileDeleted);
+        }
+        if let Some(root) = self.storage.local_root() {
+            // Temporary files of writes a crash interrupted (`name#N`) are invisible to
+            // object_store's listing; they go with the directory.
+            let dir = root.join(prefix.as_ref());
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    if let Some(day) = dir.parent() {
+                        let _ = std::fs::remove_dir(day); // only if now empty
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(RetentionError::Write {
+                        path: dir.display().to_string(),
+                        source,
+                    });
+                }
+            }
         }
         let left = self.storage.list(&prefix)?.len();
         Ok(if left == 0 {

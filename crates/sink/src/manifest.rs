@@ -278,6 +278,11 @@ pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDa
         want.retention_days = spec.retention_days;
         let floor = have.floor_days().min(spec.retention_days);
         want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
+    } else {
+        // A marker lost and written again: partitions already there may have been written
+        // under a shorter retention, which the sweep must still find.
+        let floor = recorded_floor(storage, &spec.name)?.min(spec.retention_days);
+        want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
     }
     let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
     text.push(b'\n');
@@ -286,6 +291,21 @@ pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDa
         spec,
         retention_changed,
     })
+}
+
+/// The shortest retention recorded in the manifests already under `dataset` (`u32::MAX` when
+/// there are none). Unreadable manifests are skipped: their partitions are judged by the
+/// dataset's retention anyway.
+fn recorded_floor(storage: &Storage, dataset: &str) -> Result<u32> {
+    let mut floor = u32::MAX;
+    for o in storage.list(&Path::from(dataset))? {
+        if o.location.filename() == Some(MANIFEST_NAME)
+            && let Ok(Some(m)) = Manifest::read(storage, &o.location)
+        {
+            floor = floor.min(m.retention_days);
+        }
+    }
+    Ok(floor)
 }
 
 /// What [`commit`] did.
