@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use logveil_retention::status::HoldStatus;
 use logveil_retention::{AuditLog, HoldSet, Step, SweepOptions, Sweeper};
 use serde_json::Map;
 
@@ -342,7 +343,7 @@ fn status(a: StatusArgs) -> Result<()> {
     if !live.is_empty() {
         println!();
         println!("holds in force:");
-        for h in live {
+        for HoldStatus { hold: h, .. } in live {
             println!(
                 "  {} {} [{}, {}) owner {}{}: {}",
                 h.id,

@@ -11,7 +11,7 @@ use logveil_sink::manifest::{MANIFEST_NAME, Manifest, TOMBSTONES_DIR, partition_
 use object_store::path::Path;
 use serde::Serialize;
 
-use crate::holds::HoldSet;
+use crate::holds::{Hold, HoldSet};
 use crate::receipts::ReceiptLog;
 use crate::sweep::{LAST_SWEEP_PATH, ManifestState, Problem, datasets, partition_key};
 use crate::{Result, RetentionError};
@@ -40,16 +40,11 @@ pub struct DatasetStatus {
     pub unlisted_files: u64,
 }
 
-/// A hold as `status` shows it.
+/// A hold as `status` shows it: its record and whether it is in force.
 #[derive(Clone, Debug, Serialize)]
 pub struct HoldStatus {
-    pub id: String,
-    pub dataset: String,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-    pub owner: String,
-    pub until: Option<String>,
+    #[serde(flatten)]
+    pub hold: Hold,
     pub in_force: bool,
 }
 
@@ -167,13 +162,7 @@ pub fn status(storage: &Storage, now: i64) -> Result<Status> {
         .all()
         .iter()
         .map(|h| HoldStatus {
-            id: h.id.clone(),
-            dataset: h.dataset.clone(),
-            from: h.from.clone(),
-            to: h.to.clone(),
-            reason: h.reason.clone(),
-            owner: h.owner.clone(),
-            until: h.until.clone(),
+            hold: h.clone(),
             in_force: h.in_force(now),
         })
         .collect();

@@ -36,6 +36,7 @@ use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
     partition_expiry, partition_path, tombstone_path,
 };
+use logveil_sink::storage::Locked;
 use logveil_sink::{SinkError, Storage};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -563,31 +564,16 @@ impl<'a> Sweeper<'a> {
     /// One sweep at a time per local root (object stores: the receipt segments' create-only
     /// puts keep concurrent sweeps from both recording).
     fn lock_root(&self, dry_run: bool) -> Result<Option<std::fs::File>> {
-        let Some(root) = self.storage.local_root() else {
-            return Ok(None);
-        };
         if dry_run {
             return Ok(None);
         }
-        let dir = root.join("_retention");
-        let io = |source| RetentionError::Write {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("sweep.lock"))
-            .map_err(io)?;
-        match f.try_lock() {
-            Ok(()) => Ok(Some(f)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(RetentionError::Usage(format!(
+        match self.storage.lock("_retention/sweep.lock", false)? {
+            Locked::Held(f) => Ok(Some(f)),
+            Locked::NotLocal => Ok(None),
+            Locked::Busy => Err(RetentionError::Usage(format!(
                 "another retention sweep is running on {}; let it finish (a killed sweep releases its lock)",
-                root.display()
+                self.storage.label()
             ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
     }
 

@@ -20,7 +20,7 @@ use logveil_model::{DatasetKind, HourKey, SCHEMA_VERSION};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-use crate::storage::Storage;
+use crate::storage::{Locked, Storage};
 use crate::writer::WrittenFile;
 use crate::{Result, SinkError};
 
@@ -164,23 +164,12 @@ pub fn partition_expiry(key: HourKey, retention_days: u32, recorded: Option<i64>
 /// commits and the retention sweep take it, so a partition is never appended to and
 /// deleted at once.
 pub fn lock_dataset(storage: &Storage, dataset: &str) -> Result<Option<std::fs::File>> {
-    let Some(root) = storage.local_root() else {
-        return Ok(None);
-    };
-    let dir = root.join(dataset);
-    let io = |source| SinkError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("_manifest.lock"))
-        .map_err(io)?;
-    f.lock().map_err(io)?;
-    Ok(Some(f))
+    Ok(
+        match storage.lock(&format!("{dataset}/_manifest.lock"), true)? {
+            Locked::Held(f) => Some(f),
+            Locked::Busy | Locked::NotLocal => None,
+        },
+    )
 }
 
 /// `<dataset>/_dataset.json`: what kind of rows a dataset holds, written on its first use.

@@ -24,6 +24,17 @@ use object_store::{
 
 use crate::{Result, SinkError};
 
+/// What [`Storage::lock`] got.
+#[derive(Debug)]
+pub enum Locked {
+    /// The lock, held until this file is dropped.
+    Held(std::fs::File),
+    /// Another process holds it.
+    Busy,
+    /// Not local disk: there is nothing to lock.
+    NotLocal,
+}
+
 /// Where datasets live.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -112,6 +123,39 @@ impl Storage {
     /// One level under `prefix`: its objects and its "directories" (common prefixes).
     pub fn list_level(&self, prefix: &Path) -> Result<ListResult> {
         block_on(self.store.list_with_delimiter(Some(prefix))).map_err(store_err(prefix))
+    }
+
+    /// Takes an advisory lock on the file `<root>/<rel>` (created if missing), held until the
+    /// returned file is dropped (or its process dies). Local disk only: object stores have no
+    /// such locks ([`Locked::NotLocal`]). With `wait` false, a lock held elsewhere gives
+    /// [`Locked::Busy`] at once.
+    pub fn lock(&self, rel: &str, wait: bool) -> Result<Locked> {
+        let Some(root) = &self.local_root else {
+            return Ok(Locked::NotLocal);
+        };
+        let path = root.join(rel);
+        let io = |source| SinkError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        if wait {
+            f.lock().map_err(io)?;
+            return Ok(Locked::Held(f));
+        }
+        match f.try_lock() {
+            Ok(()) => Ok(Locked::Held(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Locked::Busy),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 
     /// Whether an object exists.
