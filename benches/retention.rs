@@ -84,6 +84,7 @@ fn main() {
             let storage = Storage::local(dir.path()).expect("root");
             let opts = SweepOptions {
                 now: now_for(expired),
+                wall_clock: now_for(expired),
                 dry_run: false,
                 operator: "bench".into(),
                 sweep_id: "bench".into(),
@@ -117,6 +118,7 @@ fn main() {
     let r = Sweeper::new(storage)
         .sweep(&SweepOptions {
             now: now_for(1_000),
+            wall_clock: now_for(1_000),
             dry_run: true,
             operator: "bench".into(),
             sweep_id: "bench-dry".into(),

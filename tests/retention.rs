@@ -146,9 +146,10 @@ fn retention(cmd: &str, root: &Path) -> Command {
     c
 }
 
+/// The tests' clocks are ahead of the real one: every sweep says so on purpose.
 fn sweep_cmd(root: &Path, now: &str) -> Command {
     let mut c = retention("sweep", root);
-    c.args(["--now", now]);
+    c.args(["--now", now, "--allow-future-now"]);
     c
 }
 
@@ -1653,4 +1654,22 @@ fn a_hold_protects_a_partition_an_interrupted_sweep_had_tombstoned() {
         under(&data_snapshot(&root), "access", p),
         under(&before, "access", p)
     );
+}
+
+/// A real sweep with a clock ahead of the system's would delete unexpired data: refused
+/// without --allow-future-now (a dry run may look ahead).
+#[test]
+fn a_future_clock_needs_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = base_root(dir.path());
+    let before = data_snapshot(&root);
+    let o = run(retention("sweep", &root).args(["--now", "2999-01-01T00:00:00Z"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--allow-future-now"),
+        "{}",
+        text(&o.stderr)
+    );
+    ok(retention("sweep", &root).args(["--now", "2999-01-01T00:00:00Z", "--dry-run"]));
+    assert_eq!(data_snapshot(&root), before);
 }

@@ -339,7 +339,7 @@ impl Pipeline {
 }
 
 /// Longest retention accepted (100 years): anything longer is a typo.
-pub const MAX_RETENTION_DAYS: u32 = 36_500;
+pub const MAX_RETENTION_DAYS: u32 = logveil_sink::manifest::MAX_RETENTION_DAYS;
 
 /// Longest IP prefixes that may be stored: longer would keep (nearly) whole addresses.
 pub const MAX_IPV4_PREFIX: u8 = 24;

@@ -523,8 +523,7 @@ impl<'r> Worker<'r> {
             now_micros: ctx.now_micros,
             window: TimeWindow {
                 now: ctx.now_micros,
-                retention_micros: i64::from(job.dataset.retention_days)
-                    * logveil_model::time::MICROS_PER_DAY,
+                retention_micros: logveil_model::time::days_micros(job.dataset.retention_days),
                 max_future_micros: opts.max_future_micros,
             },
         }
@@ -869,6 +868,10 @@ pub struct RunContext {
     pub suppressor: Option<Arc<logveil_privacy::suppress::Suppressor>>,
     pub run_id: String,
     pub now_micros: i64,
+    /// `now_micros` was set (`--now`, `LOGVEIL_NOW`, `[runtime] now`): commits judge expiry
+    /// by it. Otherwise they judge by the clock at commit time, so a long run never commits
+    /// into a partition that expired (and may have been swept) while it ran.
+    pub clock_fixed: bool,
     pub opts: RunOptions,
     pub progress: Arc<Progress>,
 }
@@ -945,7 +948,11 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
             .map(|e| (e.from, e.key_id))
             .collect(),
         dev_key: ctx.ring.is_development(),
-        now_micros: ctx.now_micros,
+        now_micros: if ctx.clock_fixed {
+            ctx.now_micros
+        } else {
+            ctx.now_micros.max(crate::now_micros())
+        },
     };
     // Each dataset's files enter their partitions under the dataset's lock; a partition that
     // expired (or is being swept) meanwhile is refused whole and its rows counted as late.

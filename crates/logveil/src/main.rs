@@ -472,6 +472,7 @@ fn execute(
         suppressor,
         run_id: new_run_id(now),
         now_micros: now,
+        clock_fixed: c.now.is_some(),
         opts,
         progress: Arc::new(Progress::default()),
     };

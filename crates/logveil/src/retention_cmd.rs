@@ -41,6 +41,10 @@ pub struct SweepArgs {
     /// Report what would be deleted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Accept a --now later than the system clock for a real sweep (it deletes partitions
+    /// before their time: for tests and rehearsals on copies).
+    #[arg(long)]
+    pub allow_future_now: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -129,9 +133,12 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
                 .as_deref()
                 .map(|u| parse_when("--until", u))
                 .transpose()?;
-            if a.dataset != "*" && !crate::config::valid_dataset_name(&a.dataset) {
+            if a.dataset != "*"
+                && a.dataset != "_quarantine"
+                && !crate::config::valid_dataset_name(&a.dataset)
+            {
                 return Err(usage(format!(
-                    "--dataset {:?}: a dataset name (letters, digits, '_' or '-') or '*'",
+                    "--dataset {:?}: a dataset name (letters, digits, '_' or '-'), _quarantine or '*'",
                     a.dataset
                 )));
             }
@@ -184,8 +191,10 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
                     h.to,
                     if h.in_force(now) {
                         "in force"
-                    } else {
+                    } else if h.released_at.is_some() {
                         "released"
+                    } else {
+                        "lapsed"
                     },
                     h.owner,
                     h.reason
@@ -222,13 +231,23 @@ fn crash_hook() -> Option<Box<dyn Fn(Step) + Sync>> {
 }
 
 fn sweep(a: SweepArgs) -> Result<()> {
+    let wall = crate::now_micros();
     let now = now_or(&a.now)?;
+    // A clock ahead of the real one deletes data that has not expired: only on purpose.
+    if now > wall + 60_000_000 && !a.dry_run && !a.allow_future_now {
+        return Err(usage(format!(
+            "--now {} is later than the system clock ({}): that would delete partitions that have not expired yet. Use --dry-run to see what it would do, or add --allow-future-now if that is what you want",
+            second(now),
+            second(wall)
+        )));
+    }
     let storage = root_storage(&a.root)?;
     let opts = SweepOptions {
         now,
+        wall_clock: wall,
         dry_run: a.dry_run,
         operator: operator(&a.operator),
-        sweep_id: crate::new_run_id(crate::now_micros()),
+        sweep_id: crate::new_run_id(wall),
     };
     let hook = crash_hook();
     let mut sweeper = Sweeper::new(storage);

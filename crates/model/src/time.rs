@@ -7,6 +7,11 @@ pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
+/// `days` in µs, saturating (a retention of any `u32` never overflows).
+pub fn days_micros(days: u32) -> i64 {
+    i64::from(days).saturating_mul(MICROS_PER_DAY)
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

@@ -106,7 +106,11 @@ impl HoldSet {
             return Err(invalid(format!("expected format \"{FORMAT}\" version 1")));
         }
         for h in &file.holds {
-            for t in [&h.from, &h.to] {
+            // A damaged `until` must not end a hold silently.
+            for t in [Some(&h.from), Some(&h.to), h.until.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 if parse_rfc3339(t.as_bytes()).is_none() {
                     return Err(invalid(format!(
                         "hold {}: {t:?} is not an RFC 3339 time",

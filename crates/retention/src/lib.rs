@@ -47,6 +47,14 @@ pub enum RetentionError {
         line: usize,
         what: String,
     },
+    #[error(
+        "deletion receipts {path} are broken at line {line}: {what}; they were modified outside logveil: keep them as evidence and restore the segment from a backup (`logveil retention verify` fails until the chain is whole)"
+    )]
+    Receipts {
+        path: String,
+        line: usize,
+        what: String,
+    },
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]

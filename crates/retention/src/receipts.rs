@@ -64,7 +64,7 @@ impl ReceiptLog {
                 None => {
                     return Err(RetentionError::Invalid {
                         path: format!("{}/{}", self.storage.label(), o.location),
-                        what: "not a receipt segment; receipts are never edited or added by hand"
+                        what: "not a receipt segment (receipts are never edited or added by hand); move it out of the directory"
                             .into(),
                     });
                 }
@@ -77,7 +77,7 @@ impl ReceiptLog {
     /// Parses one segment, checking the chain from `prev` and sequence numbers from
     /// `next_seq`.
     fn read_segment(&self, n: u64, mut prev: String, next_seq: u64) -> Result<Vec<AuditEntry>> {
-        let chain = |line: usize, what: String| RetentionError::Chain {
+        let chain = |line: usize, what: String| RetentionError::Receipts {
             path: self.label(n),
             line,
             what,
@@ -123,7 +123,7 @@ impl ReceiptLog {
         let mut all: Vec<AuditEntry> = Vec::new();
         for (i, n) in self.segments()?.into_iter().enumerate() {
             if n != i as u64 + 1 {
-                return Err(RetentionError::Chain {
+                return Err(RetentionError::Receipts {
                     path: self.label(i as u64 + 1),
                     line: 0,
                     what: "segment missing (the segments must be numbered without gaps)".into(),
@@ -148,7 +148,7 @@ impl ReceiptLog {
         let mut out = Vec::new();
         for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
             let e: AuditEntry =
-                serde_json::from_str(line).map_err(|err| RetentionError::Chain {
+                serde_json::from_str(line).map_err(|err| RetentionError::Receipts {
                     path: self.label(n),
                     line: i + 1,
                     what: format!("not a receipt (column {})", err.column()),
@@ -156,7 +156,7 @@ impl ReceiptLog {
             out.push(e);
         }
         if out.is_empty() {
-            return Err(RetentionError::Chain {
+            return Err(RetentionError::Receipts {
                 path: self.label(n),
                 line: 0,
                 what: "the segment is empty".into(),
@@ -197,10 +197,14 @@ impl ReceiptLog {
                 seq += 1;
                 out.push(e);
             }
-            if self
-                .storage
-                .put_new(&segment_path(n + 1), Bytes::from(text))?
-            {
+            let body = Bytes::from(text);
+            let path = segment_path(n + 1);
+            if self.storage.put_new(&path, body.clone())? {
+                return Ok(out);
+            }
+            // Taken. If by this very write (an object store that applied a put whose answer
+            // was lost, then refused the retry), it is done.
+            if self.storage.get(&path)?.is_some_and(|b| b == body) {
                 return Ok(out);
             }
         }

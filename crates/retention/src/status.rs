@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::holds::{Hold, HoldSet};
 use crate::receipts::ReceiptLog;
-use crate::sweep::{LAST_SWEEP_PATH, ManifestState, Problem, datasets, partition_key};
+use crate::sweep::{LAST_SWEEP_PATH, ManifestState, Problem, below, datasets, partition_key};
 use crate::{Result, RetentionError};
 
 /// One dataset's retention state.
@@ -89,9 +89,11 @@ pub fn status(storage: &Storage, now: i64) -> Result<Status> {
         };
         // Objects per partition.
         let mut parts: BTreeMap<HourKey, Vec<(String, u64)>> = BTreeMap::new();
-        let prefix_len = name.len() + 1;
-        for o in storage.list(&Path::from(name.as_str()))? {
-            let rel = &o.location.as_ref()[prefix_len..];
+        let prefix = Path::from(name.as_str());
+        for o in storage.list(&prefix)? {
+            let Some(rel) = below(&o.location, &prefix) else {
+                continue;
+            };
             let mut it = rel.splitn(3, '/');
             let (Some(dt), Some(hour), Some(file)) = (it.next(), it.next(), it.next()) else {
                 continue; // the marker, the lock, staging

@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use logveil_model::HourKey;
 use logveil_model::time::{
-    MICROS_PER_DAY, MICROS_PER_HOUR, days_from_civil, format_rfc3339, parse_rfc3339,
+    MICROS_PER_HOUR, days_from_civil, days_in_month, days_micros, format_rfc3339, parse_rfc3339,
 };
 use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
@@ -96,6 +96,8 @@ pub type Hook<'a> = &'a (dyn Fn(Step) + Sync);
 pub struct SweepOptions {
     /// The instant expiry is judged at (µs).
     pub now: i64,
+    /// The real time when the sweep started (µs), recorded beside `now` in receipts.
+    pub wall_clock: i64,
     /// Report what would be deleted; change nothing.
     pub dry_run: bool,
     /// Who runs it (recorded in receipts).
@@ -220,18 +222,29 @@ pub struct SweepReport {
     pub partitions_examined: u64,
 }
 
-/// `dt=YYYY-MM-DD` + `hour=HH` → the partition.
+/// `dt=YYYY-MM-DD` + `hour=HH` → the partition. Only the canonical spelling the sink
+/// writes is accepted (`hour=5` or `dt=+202-…` are not partitions).
 pub fn partition_key(dt: &str, hour: &str) -> Option<HourKey> {
     let d = dt.strip_prefix("dt=")?;
-    let h: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
+    let hh = hour.strip_prefix("hour=")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     let b = d.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !(0..24).contains(&h) {
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(&d[..4])
+        || !digits(&d[5..7])
+        || !digits(&d[8..])
+        || hh.len() != 2
+        || !digits(hh)
+    {
         return None;
     }
+    let h: i64 = hh.parse().ok()?;
     let y: i64 = d[..4].parse().ok()?;
     let m: u32 = d[5..7].parse().ok()?;
     let day: u32 = d[8..].parse().ok()?;
-    if !(1..=12).contains(&m) || day == 0 || day > logveil_model::time::days_in_month(y, m) {
+    if h > 23 || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
         return None;
     }
     Some(HourKey(days_from_civil(y, m, day) * 24 + h))
@@ -245,14 +258,35 @@ fn last_segment(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Datasets of a root: its top-level directories other than `_retention`, with their
-/// markers. A directory without a readable marker is returned with the error.
+/// The part of `location` below `prefix` (`None` for the prefix itself, e.g. a zero-byte
+/// "directory" object some S3 tools create, or for anything outside it).
+pub(crate) fn below(location: &Path, prefix: &Path) -> Option<String> {
+    let parts: Vec<String> = location
+        .prefix_match(prefix)?
+        .map(|p| p.as_ref().to_string())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Whether a top-level directory can be a dataset: the names logveil writes (letters,
+/// digits, `_`, `-`). Anything else (`lost+found`, `.snapshot`) is not looked at.
+fn dataset_like(name: &str) -> bool {
+    !name.is_empty()
+        && name != "_retention"
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// Datasets of a root: its top-level directories that look like datasets, with their
+/// markers. A directory without a readable marker is returned with the error (if it holds
+/// partitions, or cannot be listed).
 pub fn datasets(storage: &Storage) -> Result<Vec<(String, Result<DatasetMarker, String>)>> {
     let top = storage.list_level(&Path::from(""))?;
     let mut out = Vec::new();
     for p in top.common_prefixes {
         let name = last_segment(&p);
-        if name == "_retention" || name.is_empty() {
+        if !dataset_like(&name) {
             continue;
         }
         let marker = match DatasetMarker::read(storage, &name) {
@@ -264,8 +298,15 @@ pub fn datasets(storage: &Storage) -> Result<Vec<(String, Result<DatasetMarker, 
                 "{e}; its partitions are not swept until it is fixed"
             )),
         };
-        if marker.is_err() && !has_partitions(storage, &name)? {
-            continue; // not a dataset at all
+        if marker.is_err() {
+            match has_partitions(storage, &name) {
+                Ok(false) => continue, // not a dataset at all
+                Ok(true) => {}
+                Err(e) => {
+                    out.push((name, Err(format!("cannot list it: {e}"))));
+                    continue;
+                }
+            }
         }
         out.push((name, marker));
     }
@@ -282,23 +323,26 @@ fn has_partitions(storage: &Storage, dataset: &str) -> Result<bool> {
 }
 
 /// Day directories of a dataset, ascending: `(dt=…, first hour of the day)`.
-pub fn days(storage: &Storage, dataset: &str) -> Result<Vec<(String, HourKey)>> {
-    let mut out: Vec<(String, HourKey)> = storage
-        .list_level(&Path::from(dataset))?
-        .common_prefixes
-        .iter()
-        .filter_map(|p| {
-            let dt = last_segment(p);
-            let key = partition_key(&dt, "hour=00")?;
-            Some((dt, key))
-        })
-        .collect();
+pub type Days = Vec<(String, HourKey)>;
+
+/// The day directories of a dataset, and the `dt=…` directories that are not valid dates.
+pub fn days(storage: &Storage, dataset: &str) -> Result<(Days, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut odd = Vec::new();
+    for p in storage.list_level(&Path::from(dataset))?.common_prefixes {
+        let dt = last_segment(&p);
+        match partition_key(&dt, "hour=00") {
+            Some(key) => out.push((dt, key)),
+            None if dt.starts_with("dt=") => odd.push(p.to_string()),
+            None => {} // _staging and the like
+        }
+    }
     out.sort_by_key(|d| d.1);
-    Ok(out)
+    Ok((out, odd))
 }
 
-/// Hour partitions of one day directory, ascending; directories that are not partitions
-/// are returned as problems.
+/// Hour partitions of one day directory, ascending, and the directories in it that are not
+/// partitions.
 pub fn hours(storage: &Storage, dataset: &str, dt: &str) -> Result<(Vec<HourKey>, Vec<String>)> {
     let mut keys = Vec::new();
     let mut odd = Vec::new();
@@ -369,12 +413,32 @@ pub struct Sweeper<'a> {
     hook: Option<Hook<'a>>,
 }
 
-/// A decided deletion waiting for its receipt.
+/// A deletion done and waiting for its receipt.
 struct Pending {
     tombstone: Tombstone,
-    deleted_at: i64,
-    verification: String,
     recovered: bool,
+}
+
+/// The state of one sweep.
+struct Run<'r> {
+    opts: &'r SweepOptions,
+    holds: HoldSet,
+    log: ReceiptLog,
+    report: SweepReport,
+    pending: Vec<Pending>,
+    /// Partitions with a tombstone (done in the recovery pass).
+    tombstoned: BTreeSet<(String, HourKey)>,
+}
+
+impl Run<'_> {
+    /// Records a failure that leaves something as it is; the sweep goes on.
+    fn attention(&mut self, path: String, e: impl std::fmt::Display) {
+        self.report.problems.push(Problem {
+            path,
+            what: format!("{e}; left as it is (the next sweep tries again)"),
+            needs_attention: true,
+        });
+    }
 }
 
 impl<'a> Sweeper<'a> {
@@ -397,161 +461,41 @@ impl<'a> Sweeper<'a> {
         }
     }
 
-    /// Runs one sweep.
+    /// Runs one sweep. A partition that cannot be dealt with (a storage error, an odd
+    /// directory) becomes a problem in the report and the sweep goes on; the receipts of
+    /// every partition deleted are written even if the sweep then fails.
     pub fn sweep(&self, opts: &SweepOptions) -> Result<SweepReport> {
         let _lock = self.lock_root(opts.dry_run)?;
-        let holds = HoldSet::load(&self.storage)?;
-        let mut report = SweepReport {
-            sweep_id: opts.sweep_id.clone(),
-            now: format_rfc3339(opts.now),
-            dry_run: opts.dry_run,
-            ..SweepReport::default()
+        let mut run = Run {
+            opts,
+            holds: HoldSet::load(&self.storage)?,
+            log: ReceiptLog::new(self.storage.clone()),
+            report: SweepReport {
+                sweep_id: opts.sweep_id.clone(),
+                now: format_rfc3339(opts.now),
+                dry_run: opts.dry_run,
+                ..SweepReport::default()
+            },
+            pending: Vec::new(),
+            tombstoned: BTreeSet::new(),
         };
-        let log = ReceiptLog::new(self.storage.clone());
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut tombstoned: BTreeSet<(String, HourKey)> = BTreeSet::new();
-
-        // 1. Finish what an interrupted sweep started.
-        let (_, tail) = log.tail()?;
-        let receipted: BTreeSet<String> = tail
-            .iter()
-            .filter_map(|e| e.details.get("tombstone_id")?.as_str().map(str::to_string))
-            .collect();
-        for o in self.storage.list(&Path::from(TOMBSTONES_DIR))? {
-            let t = match self
-                .storage
-                .get(&o.location)?
-                .and_then(|b| serde_json::from_slice::<Tombstone>(&b).ok())
-            {
-                Some(t) if t.key().is_some() => t,
-                _ => {
-                    report.problems.push(Problem {
-                        path: o.location.to_string(),
-                        what: "unreadable tombstone: the partition it names may be half-deleted; inspect it, then delete the tombstone and sweep again".into(),
-                        needs_attention: true,
-                    });
-                    continue;
-                }
-            };
-            let key = t.key().expect("checked");
-            tombstoned.insert((t.dataset.clone(), key));
-            // A hold placed since the tombstone was written wins: the partition is restored
-            // if it is still whole, otherwise what is left of it is kept until the hold ends.
-            let blocking = holds.blocking(
-                Some(&t.dataset),
-                key.start_micros(),
-                key.end_micros(),
-                opts.now,
-            );
-            if !blocking.is_empty() && !receipted.contains(&t.id) {
-                let restored = !opts.dry_run && self.restore(&t, key, &o.location)?;
-                report.held.push(Held {
-                    dataset: t.dataset.clone(),
-                    partition: key.dir(),
-                    expires_at: t.expires_at.clone(),
-                    holds: blocking.iter().map(|h| h.id.clone()).collect(),
-                });
-                if !restored && !opts.dry_run {
-                    report.problems.push(Problem {
-                        path: o.location.to_string(),
-                        what: "held, but an interrupted sweep had already deleted part of it; the rest is kept and its deletion completes when the hold ends".into(),
-                        needs_attention: false,
-                    });
-                }
-                continue;
-            }
-            report.deleted.push(deleted_of(&t, true));
-            if opts.dry_run {
-                continue;
-            }
-            if receipted.contains(&t.id) {
-                // Receipted; only the tombstone was left.
-                self.storage.delete(&o.location)?;
-                self.step(Step::TombstoneRemoved);
-                continue;
-            }
-            self.hide(&t.dataset, key)?;
-            let verification = self.remove_files(&t, key)?;
-            pending.push(Pending {
-                tombstone: t,
-                deleted_at: opts.now,
-                verification,
-                recovered: true,
-            });
-            if pending.len() >= BATCH {
-                self.flush(&log, &mut pending, opts)?;
-            }
-        }
-
-        // 2. New expiries.
-        for (dataset, marker) in datasets(&self.storage)? {
-            let marker = match marker {
-                Ok(m) => m,
-                Err(what) => {
-                    report.problems.push(Problem {
-                        path: format!("{dataset}/"),
-                        what,
-                        needs_attention: true,
-                    });
-                    continue;
-                }
-            };
-            let floor = i64::from(marker.floor_days()) * MICROS_PER_DAY;
-            for (dt, first) in days(&self.storage, &dataset)? {
-                if first.start_micros() + MICROS_PER_HOUR + floor > opts.now {
-                    break; // this day and every later one are too young
-                }
-                let (keys, odd) = hours(&self.storage, &dataset, &dt)?;
-                for p in odd {
-                    report.problems.push(Problem {
-                        path: p,
-                        what: "not an hour partition (hour=00 … hour=23); left as it is".into(),
-                        needs_attention: true,
-                    });
-                }
-                for key in keys {
-                    if key.end_micros() + floor > opts.now {
-                        break;
-                    }
-                    if tombstoned.contains(&(dataset.clone(), key)) {
-                        continue;
-                    }
-                    report.partitions_examined += 1;
-                    let Some(plan) =
-                        self.plan(&dataset, &marker, key, &holds, opts, &mut report)?
-                    else {
-                        continue;
-                    };
-                    if opts.dry_run {
-                        report.deleted.push(deleted_of(&plan, false));
-                        continue;
-                    }
-                    let Some(t) = self.tombstone(&marker, key, &holds, opts, plan)? else {
-                        continue;
-                    };
-                    let verification = self.remove_files(&t, key)?;
-                    report.deleted.push(deleted_of(&t, false));
-                    pending.push(Pending {
-                        tombstone: t,
-                        deleted_at: opts.now,
-                        verification,
-                        recovered: false,
-                    });
-                    if pending.len() >= BATCH {
-                        self.flush(&log, &mut pending, opts)?;
-                    }
-                }
-            }
-        }
-        self.flush(&log, &mut pending, opts)?;
+        let swept = self
+            .recover(&mut run)
+            .and_then(|()| self.sweep_datasets(&mut run));
+        let flushed = self.flush(&mut run);
+        swept?;
+        flushed?;
+        let report = run.report;
         if !opts.dry_run {
             let status = serde_json::json!({
                 "format": "logveil-last-sweep",
                 "sweep_id": opts.sweep_id,
                 "finished_at": format_rfc3339(opts.now),
+                "recorded_at": format_rfc3339(opts.wall_clock),
                 "deleted": report.deleted.len(),
                 "held": report.held.len(),
                 "problems": report.problems.len(),
+                "needs_attention": report.problems.iter().filter(|p| p.needs_attention).count(),
             });
             let mut text = serde_json::to_vec_pretty(&status).expect("status serialises");
             text.push(b'\n');
@@ -561,8 +505,204 @@ impl<'a> Sweeper<'a> {
         Ok(report)
     }
 
-    /// One sweep at a time per local root (object stores: the receipt segments' create-only
-    /// puts keep concurrent sweeps from both recording).
+    /// Step one of a sweep: finishes what interrupted sweeps started. First it drops the
+    /// tombstones whose receipts were written (so no later flush can receipt them again),
+    /// then it completes the others, unless a hold placed since protects them.
+    fn recover(&self, run: &mut Run) -> Result<()> {
+        let (_, tail) = run.log.tail()?;
+        let receipted: BTreeSet<String> = tail
+            .iter()
+            .filter_map(|e| e.details.get("tombstone_id")?.as_str().map(str::to_string))
+            .collect();
+        let mut open = Vec::new();
+        for o in self.storage.list(&Path::from(TOMBSTONES_DIR))? {
+            let t = match self.storage.get(&o.location) {
+                Ok(b) => b.and_then(|b| serde_json::from_slice::<Tombstone>(&b).ok()),
+                Err(e) => {
+                    run.attention(o.location.to_string(), e);
+                    continue;
+                }
+            };
+            let Some((t, key)) = t.and_then(|t| t.key().map(|k| (t, k))) else {
+                run.report.problems.push(Problem {
+                    path: o.location.to_string(),
+                    what: "unreadable tombstone: the partition it names may be half-deleted; inspect it, then delete the tombstone and sweep again".into(),
+                    needs_attention: true,
+                });
+                continue;
+            };
+            run.tombstoned.insert((t.dataset.clone(), key));
+            if receipted.contains(&t.id) {
+                run.report.deleted.push(deleted_of(&t, true));
+                if !run.opts.dry_run {
+                    match self.storage.delete(&o.location) {
+                        Ok(()) => self.step(Step::TombstoneRemoved),
+                        Err(e) => run.attention(o.location.to_string(), e),
+                    }
+                }
+            } else {
+                open.push((o.location, t, key));
+            }
+        }
+        for (loc, t, key) in open {
+            let blocking = run.holds.blocking(
+                Some(&t.dataset),
+                key.start_micros(),
+                key.end_micros(),
+                run.opts.now,
+            );
+            if !blocking.is_empty() {
+                run.report.held.push(Held {
+                    dataset: t.dataset.clone(),
+                    partition: key.dir(),
+                    expires_at: t.expires_at.clone(),
+                    holds: blocking.iter().map(|h| h.id.clone()).collect(),
+                });
+                if run.opts.dry_run {
+                    continue;
+                }
+                match self.restore(&t, key, &loc) {
+                    Ok(true) => {}
+                    Ok(false) => run.report.problems.push(Problem {
+                        path: loc.to_string(),
+                        what: "held, but an interrupted sweep had already deleted part of it; the rest is kept and its deletion completes when the hold ends".into(),
+                        needs_attention: false,
+                    }),
+                    Err(e) => run.attention(loc.to_string(), e),
+                }
+                continue;
+            }
+            run.report.deleted.push(deleted_of(&t, true));
+            if run.opts.dry_run {
+                continue;
+            }
+            match self
+                .hide(&t.dataset, key)
+                .and_then(|()| self.remove_files(&t, key))
+            {
+                Ok(()) => {
+                    run.pending.push(Pending {
+                        tombstone: t,
+                        recovered: true,
+                    });
+                    if run.pending.len() >= BATCH {
+                        self.flush(run)?;
+                    }
+                }
+                Err(e) => {
+                    run.report.deleted.pop();
+                    run.attention(format!("{}/{}", t.dataset, key.dir()), e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step two: new expiries, dataset by dataset.
+    fn sweep_datasets(&self, run: &mut Run) -> Result<()> {
+        for (dataset, marker) in datasets(&self.storage)? {
+            let marker = match marker {
+                Ok(m) => m,
+                Err(what) => {
+                    run.report.problems.push(Problem {
+                        path: format!("{dataset}/"),
+                        what,
+                        needs_attention: true,
+                    });
+                    continue;
+                }
+            };
+            let floor = days_micros(marker.floor_days());
+            let (days, odd) = match days(&self.storage, &dataset) {
+                Ok(d) => d,
+                Err(e) => {
+                    run.attention(format!("{dataset}/"), e);
+                    continue;
+                }
+            };
+            for p in odd {
+                run.report.problems.push(Problem {
+                    path: p,
+                    what: "not a day partition (dt=YYYY-MM-DD); left as it is".into(),
+                    needs_attention: true,
+                });
+            }
+            for (dt, first) in days {
+                if first.start_micros() + MICROS_PER_HOUR + floor > run.opts.now {
+                    break; // this day and every later one are too young
+                }
+                let (keys, odd) = match hours(&self.storage, &dataset, &dt) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        run.attention(format!("{dataset}/{dt}/"), e);
+                        continue;
+                    }
+                };
+                for p in odd {
+                    run.report.problems.push(Problem {
+                        path: p,
+                        what: "not an hour partition (hour=00 … hour=23); left as it is".into(),
+                        needs_attention: true,
+                    });
+                }
+                for key in keys {
+                    if key.end_micros() + floor > run.opts.now {
+                        break;
+                    }
+                    if run.tombstoned.contains(&(dataset.clone(), key)) {
+                        continue;
+                    }
+                    run.report.partitions_examined += 1;
+                    if let Err(e) = self.sweep_partition(run, &dataset, &marker, key) {
+                        run.attention(format!("{dataset}/{}/", key.dir()), e);
+                    }
+                    if run.pending.len() >= BATCH {
+                        self.flush(run)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides on one partition and, unless this is a dry run, deletes it.
+    fn sweep_partition(
+        &self,
+        run: &mut Run,
+        dataset: &str,
+        marker: &DatasetMarker,
+        key: HourKey,
+    ) -> Result<()> {
+        let plan = match self.plan(dataset, marker, key, &run.holds, run.opts)? {
+            Decision::Keep => return Ok(()),
+            Decision::Held(h) => {
+                run.report.held.push(h);
+                return Ok(());
+            }
+            Decision::Delete(t) => *t,
+        };
+        if run.opts.dry_run {
+            note_manifest(run, &plan);
+            run.report.deleted.push(deleted_of(&plan, false));
+            return Ok(());
+        }
+        let Some(t) = self.tombstone(dataset, marker, key, &run.holds, run.opts)? else {
+            return Ok(()); // decided otherwise under the lock
+        };
+        note_manifest(run, &t);
+        // From here the tombstone stands: an error leaves it for the next sweep.
+        self.remove_files(&t, key)?;
+        run.report.deleted.push(deleted_of(&t, false));
+        run.pending.push(Pending {
+            tombstone: t,
+            recovered: false,
+        });
+        Ok(())
+    }
+
+    /// One sweep at a time per local root. Object stores have no such lock: run one sweep
+    /// per root there (a second would find the same partitions; receipt segments are never
+    /// overwritten, but both sweeps would record).
     fn lock_root(&self, dry_run: bool) -> Result<Option<std::fs::File>> {
         if dry_run {
             return Ok(None);
@@ -577,8 +717,7 @@ impl<'a> Sweeper<'a> {
         }
     }
 
-    /// Decides on one partition without changing anything: `Some(plan)` if it is to be
-    /// deleted (its tombstone as it would be written).
+    /// Decides on one partition without changing anything.
     fn plan(
         &self,
         dataset: &str,
@@ -586,8 +725,7 @@ impl<'a> Sweeper<'a> {
         key: HourKey,
         holds: &HoldSet,
         opts: &SweepOptions,
-        report: &mut SweepReport,
-    ) -> Result<Option<Tombstone>> {
+    ) -> Result<Decision> {
         let (state, manifest) = read_manifest(&self.storage, dataset, key)?;
         let expiry = partition_expiry(
             key,
@@ -595,7 +733,7 @@ impl<'a> Sweeper<'a> {
             manifest.as_ref().and_then(Manifest::expires_micros),
         );
         if expiry > opts.now {
-            return Ok(None);
+            return Ok(Decision::Keep);
         }
         let blocking = holds.blocking(
             Some(dataset),
@@ -604,58 +742,37 @@ impl<'a> Sweeper<'a> {
             opts.now,
         );
         if !blocking.is_empty() {
-            report.held.push(Held {
+            return Ok(Decision::Held(Held {
                 dataset: dataset.to_string(),
                 partition: key.dir(),
                 expires_at: format_rfc3339(expiry),
                 holds: blocking.iter().map(|h| h.id.clone()).collect(),
-            });
-            return Ok(None);
+            }));
         }
         let prefix = partition_path(dataset, key);
-        let listed = self.storage.list(&prefix)?;
-        if listed.is_empty() {
-            return Ok(None); // nothing left (an empty directory)
-        }
-        if state != ManifestState::Ok {
-            report.problems.push(Problem {
-                path: manifest_path(dataset, key).to_string(),
-                what: format!(
-                    "manifest {}: judged by its path and the dataset's retention ({} days); {}",
-                    if state == ManifestState::Missing {
-                        "missing"
-                    } else {
-                        "unreadable"
-                    },
-                    marker.retention_days,
-                    if opts.dry_run {
-                        "would be deleted"
-                    } else {
-                        "deleted, with a receipt saying so"
-                    }
-                ),
-                needs_attention: false,
+        let mut files = Vec::new();
+        for o in self.storage.list(&prefix)? {
+            let Some(name) = below(&o.location, &prefix) else {
+                continue;
+            };
+            if name == MANIFEST_NAME && state == ManifestState::Ok {
+                continue; // removed as step 1, not as a file
+            }
+            let listed_in = manifest
+                .as_ref()
+                .and_then(|m| m.files.iter().find(|f| f.name == name));
+            files.push(TombFile {
+                bytes: o.size,
+                blake3: listed_in.map(|f| f.blake3.clone()),
+                rows: listed_in.map(|f| f.rows),
+                in_manifest: listed_in.is_some(),
+                name,
             });
         }
-        let prefix_len = prefix.as_ref().len() + 1;
-        let files = listed
-            .iter()
-            .filter(|o| o.location.filename() != Some(MANIFEST_NAME) || state != ManifestState::Ok)
-            .map(|o| {
-                let name = o.location.as_ref()[prefix_len..].to_string();
-                let listed_in = manifest
-                    .as_ref()
-                    .and_then(|m| m.files.iter().find(|f| f.name == name));
-                TombFile {
-                    bytes: o.size,
-                    blake3: listed_in.map(|f| f.blake3.clone()),
-                    rows: listed_in.map(|f| f.rows),
-                    in_manifest: listed_in.is_some(),
-                    name,
-                }
-            })
-            .collect();
-        Ok(Some(Tombstone {
+        if files.is_empty() && state != ManifestState::Ok {
+            return Ok(Decision::Keep); // nothing left (an empty directory)
+        }
+        Ok(Decision::Delete(Box::new(Tombstone {
             format: "logveil-tombstone".into(),
             id: format!("{}/{dataset}/{}", opts.sweep_id, key.dir()),
             sweep_id: opts.sweep_id.clone(),
@@ -674,7 +791,7 @@ impl<'a> Sweeper<'a> {
             tombstoned_at: format_rfc3339(opts.now),
             operator: opts.operator.clone(),
             saved_manifest: manifest,
-        }))
+        })))
     }
 
     /// Under the dataset's lock: decides again (an ingest may have appended meanwhile),
@@ -682,35 +799,34 @@ impl<'a> Sweeper<'a> {
     /// to be deleted.
     fn tombstone(
         &self,
+        dataset: &str,
         marker: &DatasetMarker,
         key: HourKey,
         holds: &HoldSet,
         opts: &SweepOptions,
-        plan: Tombstone,
     ) -> Result<Option<Tombstone>> {
-        let dataset = plan.dataset.clone();
-        let _lock = lock_dataset(&self.storage, &dataset)?;
-        let mut scratch = SweepReport::default();
-        let Some(t) = self.plan(&dataset, marker, key, holds, opts, &mut scratch)? else {
+        let _lock = lock_dataset(&self.storage, dataset)?;
+        let Decision::Delete(t) = self.plan(dataset, marker, key, holds, opts)? else {
             return Ok(None);
         };
+        let t = *t;
         let mut text = serde_json::to_vec_pretty(&t).expect("tombstone serialises");
         text.push(b'\n');
         self.storage
-            .put(&tombstone_path(&dataset, key), Bytes::from(text))?;
+            .put(&tombstone_path(dataset, key), Bytes::from(text))?;
         self.step(Step::Tombstoned);
-        self.storage.delete(&manifest_path(&dataset, key))?;
+        self.storage.delete(&manifest_path(dataset, key))?;
         self.step(Step::ManifestRemoved);
         Ok(Some(t))
     }
 
-    /// Undoes a tombstone whose partition is still whole (every file it lists is there):
-    /// puts the manifest back if it was removed, then removes the tombstone. Under the
-    /// dataset's lock. `false` (nothing changed) if any file is already gone.
+    /// Undoes a tombstone whose partition is still whole (every data file it lists is
+    /// there): puts the manifest back if it was removed, then removes the tombstone. Under
+    /// the dataset's lock. `false` (nothing changed) if any file is already gone.
     fn restore(&self, t: &Tombstone, key: HourKey, tomb: &Path) -> Result<bool> {
         let _lock = lock_dataset(&self.storage, &t.dataset)?;
         let prefix = partition_path(&t.dataset, key);
-        for f in &t.files {
+        for f in t.files.iter().filter(|f| f.name != MANIFEST_NAME) {
             if !self
                 .storage
                 .exists(&Path::from(format!("{prefix}/{}", f.name)))?
@@ -740,8 +856,9 @@ impl<'a> Sweeper<'a> {
     }
 
     /// Deletes a tombstoned partition's files, then anything else still under it (nothing
-    /// can be added: commits refuse tombstoned partitions), and proves it empty.
-    fn remove_files(&self, t: &Tombstone, key: HourKey) -> Result<String> {
+    /// can be added: commits refuse tombstoned partitions), and proves it empty; if it is
+    /// not, the tombstone stays and the next sweep tries again.
+    fn remove_files(&self, t: &Tombstone, key: HourKey) -> Result<()> {
         let prefix = partition_path(&t.dataset, key);
         for f in &t.files {
             self.storage
@@ -772,34 +889,77 @@ impl<'a> Sweeper<'a> {
             }
         }
         let left = self.storage.list(&prefix)?.len();
-        Ok(if left == 0 {
-            "gone".into()
-        } else {
-            format!("{left} objects remain")
-        })
-    }
-
-    /// Appends the receipts of `pending` as one segment, then removes their tombstones.
-    fn flush(
-        &self,
-        log: &ReceiptLog,
-        pending: &mut Vec<Pending>,
-        opts: &SweepOptions,
-    ) -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let entries: Vec<NewEntry> = pending.iter().map(|p| receipt(p, opts)).collect();
-        log.append(&entries)?;
-        self.step(Step::Receipted);
-        for p in pending.drain(..) {
-            let key = p.tombstone.key().expect("tombstones have valid keys");
-            self.storage
-                .delete(&tombstone_path(&p.tombstone.dataset, key))?;
-            self.step(Step::TombstoneRemoved);
+        if left > 0 {
+            return Err(RetentionError::Usage(format!(
+                "{left} objects are still under {prefix} after deleting it (another writer?)"
+            )));
         }
         Ok(())
     }
+
+    /// Appends the receipts of the pending deletions as one segment, then removes their
+    /// tombstones.
+    fn flush(&self, run: &mut Run) -> Result<()> {
+        if run.pending.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<NewEntry> = run.pending.iter().map(|p| receipt(p, run.opts)).collect();
+        run.log.append(&entries)?;
+        self.step(Step::Receipted);
+        for p in run.pending.drain(..) {
+            let key = p.tombstone.key().expect("tombstones have valid keys");
+            let path = tombstone_path(&p.tombstone.dataset, key);
+            match self.storage.delete(&path) {
+                Ok(()) => self.step(Step::TombstoneRemoved),
+                // Receipted: the next sweep only removes the tombstone.
+                Err(e) => {
+                    let msg = format!("{e}");
+                    run.report.problems.push(Problem {
+                        path: path.to_string(),
+                        what: format!("{msg}; receipted, the next sweep removes it"),
+                        needs_attention: false,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What to do with a partition.
+enum Decision {
+    Keep,
+    Held(Held),
+    Delete(Box<Tombstone>),
+}
+
+/// Reports a partition deleted (or to be) without a readable manifest: the rule that judged
+/// it, not a failure.
+fn note_manifest(run: &mut Run, t: &Tombstone) {
+    if t.manifest == ManifestState::Ok {
+        return;
+    }
+    run.report.problems.push(Problem {
+        path: format!(
+            "{}/dt={}/hour={:02}/{MANIFEST_NAME}",
+            t.dataset, t.dt, t.hour
+        ),
+        what: format!(
+            "manifest {}: judged by its path and the dataset's retention ({} days); {}",
+            if t.manifest == ManifestState::Missing {
+                "missing"
+            } else {
+                "unreadable"
+            },
+            t.retention_days,
+            if run.opts.dry_run {
+                "would be deleted"
+            } else {
+                "deleted, with a receipt saying so"
+            }
+        ),
+        needs_attention: false,
+    });
 }
 
 fn deleted_of(t: &Tombstone, recovered: bool) -> Deleted {
@@ -832,7 +992,8 @@ fn receipt(p: &Pending, opts: &SweepOptions) -> NewEntry {
     put("expires_at", t.expires_at.clone().into());
     put("retention_days", t.retention_days.into());
     put("tombstoned_at", t.tombstoned_at.clone().into());
-    put("deleted_at", format_rfc3339(p.deleted_at).into());
+    put("deleted_at", format_rfc3339(opts.now).into());
+    put("recorded_at", format_rfc3339(opts.wall_clock).into());
     put(
         "manifest",
         serde_json::to_value(t.manifest).expect("state serialises"),
@@ -849,12 +1010,13 @@ fn receipt(p: &Pending, opts: &SweepOptions) -> NewEntry {
             serde_json::to_value(&t.delayed_by).expect("holds serialise"),
         );
     }
-    put("verification", p.verification.clone().into());
+    // remove_files listed the partition after deleting it and found nothing.
+    put("verification", "gone".into());
     if p.recovered {
         put("recovered", true.into());
     }
     NewEntry {
-        at: format_rfc3339(p.deleted_at),
+        at: format_rfc3339(opts.now),
         action: "partition_deleted".into(),
         operator: t.operator.clone(),
         details: d,
@@ -875,6 +1037,10 @@ mod tests {
             ("2026-11-27", "hour=05"),
             ("dt=2026-1-27", "hour=05"),
             ("dt=2026-11-27", "h=05"),
+            ("dt=2026-11-27", "hour=5"),
+            ("dt=2026-11-27", "hour=+5"),
+            ("dt=+202-11-27", "hour=05"),
+            ("dt=2026-11-27", "hour=005"),
         ] {
             assert!(partition_key(d, h).is_none(), "{d} {h}");
         }

@@ -63,6 +63,7 @@ fn data(s: &Storage) -> BTreeSet<String> {
 fn opts(now: i64, id: &str) -> SweepOptions {
     SweepOptions {
         now,
+        wall_clock: now,
         dry_run: false,
         operator: "test".into(),
         sweep_id: id.into(),
@@ -316,4 +317,54 @@ fn receipts_are_batched_into_segments() {
     let segs = s.list(&Path::from("_retention/receipts")).unwrap();
     assert_eq!(segs.len(), 3);
     assert_eq!(receipted(&s).len(), 528);
+}
+
+#[test]
+fn a_damaged_retention_never_makes_everything_expired() {
+    let s = root(1);
+    // A retention of 200 million days would overflow into the past if it were believed.
+    let (p, _) = synth::marker("access", "access", 1);
+    s.put(
+        &p,
+        Bytes::from_static(
+            br#"{"format":"logveil-dataset","dataset":"access","kind":"access","schema_version":1,"retention_days":200000000}"#,
+        ),
+    )
+    .unwrap();
+    let before = data(&s);
+    let r = Sweeper::new(s.clone())
+        .sweep(&opts(t("2026-11-03T00:00:00Z"), "s1"))
+        .unwrap();
+    assert!(
+        r.deleted.iter().all(|d| d.dataset != "access"),
+        "{:?}",
+        r.deleted
+    );
+    let p = r.problems.iter().find(|p| p.path == "access/").unwrap();
+    assert!(p.needs_attention && p.what.contains("at most"), "{p:?}");
+    let access_before: BTreeSet<_> = before.iter().filter(|p| p.starts_with("access/")).collect();
+    let after = data(&s);
+    let access_after: BTreeSet<_> = after.iter().filter(|p| p.starts_with("access/")).collect();
+    assert_eq!(access_before, access_after);
+}
+
+#[test]
+fn directory_marker_objects_are_not_files() {
+    // Some S3 tools create zero-byte objects named like directories.
+    let s = root(1);
+    for p in [
+        "access",
+        "access/dt=2026-11-01",
+        "access/dt=2026-11-01/hour=05",
+    ] {
+        s.put(&Path::from(p), Bytes::new()).unwrap();
+    }
+    let now = t("2026-11-03T00:00:00Z");
+    logveil_retention::status(&s, now).unwrap();
+    let r = Sweeper::new(s.clone()).sweep(&opts(now, "s1")).unwrap();
+    assert_eq!(
+        r.deleted.iter().filter(|d| d.dataset == "access").count(),
+        24
+    );
+    assert!(logveil_retention::verify(&s).unwrap().passed());
 }

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use logveil_model::time::{MICROS_PER_DAY, format_rfc3339};
+use logveil_model::time::{days_micros, format_rfc3339};
 use logveil_model::{DatasetKind, HourKey, SCHEMA_VERSION};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,10 @@ pub struct Manifest {
 
 pub const MANIFEST_NAME: &str = "_manifest.json";
 
+/// The longest retention a dataset may have: 100 years. Markers and manifests that record
+/// more are not valid (a damaged number must never make everything look expired).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// Where the retention sweep records partitions it is deleting (see the retention crate).
 pub const TOMBSTONES_DIR: &str = "_retention/tombstones";
 
@@ -140,12 +144,20 @@ impl Manifest {
         let Some(bytes) = storage.get(path)? else {
             return Ok(None);
         };
-        serde_json::from_slice::<Manifest>(&bytes)
-            .map(Some)
-            .map_err(|e| SinkError::BadManifest {
+        let m = serde_json::from_slice::<Manifest>(&bytes).map_err(|e| SinkError::BadManifest {
+            path: path.to_string(),
+            what: format!("JSON error at line {}, column {}", e.line(), e.column()),
+        })?;
+        if m.retention_days > MAX_RETENTION_DAYS {
+            return Err(SinkError::BadManifest {
                 path: path.to_string(),
-                what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-            })
+                what: format!(
+                    "retention_days {} is more than {MAX_RETENTION_DAYS}",
+                    m.retention_days
+                ),
+            });
+        }
+        Ok(Some(m))
     }
 }
 
@@ -154,9 +166,7 @@ impl Manifest {
 /// retention thus applies to data already written; a lengthened one only to partitions
 /// written (or appended to) after the change.
 pub fn partition_expiry(key: HourKey, retention_days: u32, recorded: Option<i64>) -> i64 {
-    let by_dataset = key
-        .end_micros()
-        .saturating_add(i64::from(retention_days) * MICROS_PER_DAY);
+    let by_dataset = key.end_micros().saturating_add(days_micros(retention_days));
     recorded.map_or(by_dataset, |r| r.min(by_dataset))
 }
 
@@ -200,12 +210,22 @@ impl DatasetMarker {
         let Some(bytes) = storage.get(&path)? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| SinkError::BadManifest {
+        let m: DatasetMarker =
+            serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
                 path: path.to_string(),
                 what: format!("JSON error at line {}, column {}", e.line(), e.column()),
-            })
+            })?;
+        let floor = m.retention_floor_days.unwrap_or(0);
+        if m.retention_days > MAX_RETENTION_DAYS || floor > MAX_RETENTION_DAYS {
+            return Err(SinkError::BadManifest {
+                path: path.to_string(),
+                what: format!(
+                    "retention_days {} / retention_floor_days {floor}: at most {MAX_RETENTION_DAYS} days",
+                    m.retention_days
+                ),
+            });
+        }
+        Ok(Some(m))
     }
 }
 
@@ -242,6 +262,8 @@ pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDa
     };
     let mut spec = spec.clone();
     let mut retention_changed = None;
+    // Serialised with commits and sweeps: a retention change never loses the floor.
+    let _lock = lock_dataset(storage, &spec.name)?;
     if let Some(have) = DatasetMarker::read(storage, &spec.name)? {
         if have.kind != want.kind || have.schema_version != want.schema_version {
             return Err(SinkError::DatasetMismatch {
@@ -413,7 +435,7 @@ fn commit_partition(
     }
     // The dataset's current retention applies to the whole partition.
     m.retention_days = spec.retention_days;
-    m.expires_at = format_rfc3339(key.end_micros() + spec.retention_days as i64 * MICROS_PER_DAY);
+    m.expires_at = format_rfc3339(partition_expiry(key, spec.retention_days, None));
     m.schema_version = SCHEMA_VERSION;
     m.logveil_version = env!("CARGO_PKG_VERSION").into();
     m.key_ids = m
