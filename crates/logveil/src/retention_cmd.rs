@@ -309,6 +309,11 @@ fn sweep(a: SweepArgs) -> Result<()> {
             format!(", {} problems", r.problems.len())
         }
     );
+    for d in &r.floors_raised {
+        eprintln!(
+            "logveil: dataset {d}: retention floor updated (partitions written under a shorter retention are gone); sweeps look back less far"
+        );
+    }
     for p in &r.problems {
         eprintln!("logveil: warning: {}: {}", p.path, p.what);
     }

@@ -34,7 +34,7 @@ use logveil_model::time::{
 };
 use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
-    partition_expiry, partition_path, tombstone_path,
+    partition_expiry, partition_path, raise_floor, tombstone_path,
 };
 use logveil_sink::storage::Locked;
 use logveil_sink::{SinkError, Storage};
@@ -220,6 +220,8 @@ pub struct SweepReport {
     pub problems: Vec<Problem>,
     /// Partitions whose expiry was evaluated.
     pub partitions_examined: u64,
+    /// Datasets whose retention floor was raised (see [`raise_floor`]).
+    pub floors_raised: Vec<String>,
 }
 
 /// `dt=YYYY-MM-DD` + `hour=HH` → the partition. Only the canonical spelling the sink
@@ -659,6 +661,15 @@ impl<'a> Sweeper<'a> {
                     if run.pending.len() >= BATCH {
                         self.flush(run)?;
                     }
+                }
+            }
+            // A floor below the retention makes every sweep look further back; once the
+            // partitions written under the shorter retention are gone it is not needed.
+            if !run.opts.dry_run && marker.floor_days() < marker.retention_days {
+                match raise_floor(&self.storage, &marker) {
+                    Ok(true) => run.report.floors_raised.push(dataset.clone()),
+                    Ok(false) => {}
+                    Err(e) => run.attention(format!("{dataset}/_dataset.json"), e),
                 }
             }
         }

@@ -368,3 +368,42 @@ fn directory_marker_objects_are_not_files() {
     );
     assert!(logveil_retention::verify(&s).unwrap().passed());
 }
+
+#[test]
+fn the_floor_is_dropped_once_no_partition_needs_it() {
+    // access: retention now 30 days, floor 1 (its manifests say 1 day). Day 0 and day 1.
+    let s = root(2);
+    let (p, _) = synth::marker("access", "access", 30);
+    let mut m: logveil_sink::manifest::DatasetMarker =
+        serde_json::from_slice(&s.get(&p).unwrap().unwrap()).unwrap();
+    m.retention_days = 30;
+    m.retention_floor_days = Some(1);
+    s.put(&p, Bytes::from(serde_json::to_vec(&m).unwrap()))
+        .unwrap();
+    let marker = |s: &Storage| {
+        logveil_sink::manifest::DatasetMarker::read(s, "access")
+            .unwrap()
+            .unwrap()
+    };
+    // Day 0 expired, day 1 not yet: its partitions still need the floor.
+    let r = Sweeper::new(s.clone())
+        .sweep(&opts(t("2026-11-03T00:00:00Z"), "s1"))
+        .unwrap();
+    assert_eq!(
+        r.deleted.iter().filter(|d| d.dataset == "access").count(),
+        24
+    );
+    assert!(r.floors_raised.is_empty());
+    assert_eq!(marker(&s).retention_floor_days, Some(1));
+    // Day 1 gone too: nothing written under 1 day is left, the floor goes.
+    let r = Sweeper::new(s.clone())
+        .sweep(&opts(t("2026-11-04T00:00:00Z"), "s2"))
+        .unwrap();
+    assert_eq!(
+        r.deleted.iter().filter(|d| d.dataset == "access").count(),
+        24
+    );
+    assert_eq!(r.floors_raised, ["access"]);
+    assert_eq!(marker(&s).retention_floor_days, None);
+    assert_eq!(marker(&s).floor_days(), 30);
+}

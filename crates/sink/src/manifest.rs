@@ -319,6 +319,31 @@ fn recorded_floor(storage: &Storage, dataset: &str) -> Result<u32> {
     Ok(floor)
 }
 
+/// Sets a dataset's retention floor to what its partitions still need: the shortest
+/// retention their manifests record, dropping the floor once none is shorter than the
+/// dataset's retention (the partitions written under a shorter one are gone). `seen` is the
+/// marker the caller judged by; if the marker changed since, nothing is done. Reads every
+/// manifest of the dataset, under its lock. Returns whether the marker was rewritten.
+pub fn raise_floor(storage: &Storage, seen: &DatasetMarker) -> Result<bool> {
+    let _lock = lock_dataset(storage, &seen.dataset)?;
+    let Some(mut m) = DatasetMarker::read(storage, &seen.dataset)? else {
+        return Ok(false);
+    };
+    if &m != seen {
+        return Ok(false);
+    }
+    let needed = recorded_floor(storage, &m.dataset)?;
+    let floor = (needed < m.retention_days).then_some(needed);
+    if floor == m.retention_floor_days {
+        return Ok(false);
+    }
+    m.retention_floor_days = floor;
+    let mut text = serde_json::to_vec_pretty(&m).expect("marker serialises");
+    text.push(b'\n');
+    storage.put(&marker_path(&m.dataset), Bytes::from(text))?;
+    Ok(true)
+}
+
 /// What [`commit`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommitReport {
