@@ -17,13 +17,19 @@
 //! 4. remove the batch's tombstones.
 //!
 //! A sweep interrupted anywhere (kill -9) leaves tombstones; the next sweep completes them
-//! first, without writing a receipt twice. Only an expired, unheld partition ever gets a
-//! tombstone, so no interruption can lead to deleting anything unexpired.
+//! first, without writing a receipt twice, unless a hold placed since covers the partition
+//! (then it is restored from the tombstone's copy of the manifest while still whole, or kept
+//! as it is until the hold ends). Only an expired, unheld partition ever gets a tombstone, so
+//! no interruption can lead to deleting anything unexpired. A storage failure on one
+//! partition is reported and the sweep goes on; the receipts of what was deleted are written
+//! even when the sweep then fails.
 //!
 //! The sweep reads only what can have expired: per dataset it lists the day directories
 //! (cheap), visits the days whose first hour could have expired under the shortest retention
-//! the dataset ever had, and stops at the first day that cannot. Its cost grows with the
-//! number of expired partitions, not with the data kept.
+//! its partitions may carry (the marker's floor), and stops at the first day that cannot. Its
+//! cost grows with the number of expired partitions, not with the data kept. While a floor
+//! below the retention is set, the sweep also checks whether any partition still needs it and
+//! drops it when none does.
 
 use std::collections::BTreeSet;
 
@@ -923,14 +929,11 @@ impl<'a> Sweeper<'a> {
             match self.storage.delete(&path) {
                 Ok(()) => self.step(Step::TombstoneRemoved),
                 // Receipted: the next sweep only removes the tombstone.
-                Err(e) => {
-                    let msg = format!("{e}");
-                    run.report.problems.push(Problem {
-                        path: path.to_string(),
-                        what: format!("{msg}; receipted, the next sweep removes it"),
-                        needs_attention: false,
-                    });
-                }
+                Err(e) => run.report.problems.push(Problem {
+                    path: path.to_string(),
+                    what: format!("{e}; receipted, the next sweep removes it"),
+                    needs_attention: false,
+                }),
             }
         }
         Ok(())
