@@ -22,7 +22,7 @@ pub use manifest::{CommitReport, DatasetSpec, Manifest, RunInfo, commit};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
 pub use writer::{
-    Finished, PartitionFooter, PartitionWriter, SinkConfig, Withheld, WrittenFile, discard, publish,
+    Finished, PartitionFooter, PartitionWriter, SinkConfig, Withheld, WrittenFile, discard,
 };
 
 /// Errors of the sink. Messages name the object and never contain row data.

@@ -191,8 +191,9 @@ pub struct DatasetMarker {
     pub schema_version: u32,
     /// The dataset's retention: every write applies it to the partitions it touches.
     pub retention_days: u32,
-    /// The shortest retention the dataset has ever had (absent: `retention_days`). Partitions
-    /// written under it may expire before `retention_days` says; the sweep looks that far back.
+    /// The shortest retention its partitions may still carry (absent: `retention_days`).
+    /// Partitions written under it may expire before `retention_days` says; the sweep looks
+    /// that far back, and drops the floor once no partition needs it ([`raise_floor`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_floor_days: Option<u32>,
 }

@@ -56,8 +56,9 @@ impl Default for SinkConfig {
     }
 }
 
-/// A complete file this writer produced. It becomes visible with [`publish`] (or is removed
-/// with [`discard`]): a run publishes its files only when all of its work has succeeded.
+/// A complete file this writer produced. It becomes visible when [`commit`](crate::commit)
+/// records it (or is removed with [`discard`]): a run commits its files only when all of its
+/// work has succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrittenFile {
     pub partition: HourKey,
@@ -77,11 +78,6 @@ impl WrittenFile {
     pub fn blake3(&self) -> &str {
         &self.upload.blake3
     }
-}
-
-/// Makes finished files visible in their partitions (atomic renames on local disk).
-pub fn publish(storage: &Storage, files: &[WrittenFile]) -> Result<()> {
-    files.iter().try_for_each(|f| storage.publish(&f.upload))
 }
 
 /// Removes finished files that will not be published. Best effort: returns the first error
