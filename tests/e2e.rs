@@ -630,3 +630,33 @@ fn a_failed_job_publishes_nothing() {
         assert!(left.is_empty(), "threads {threads}: {left:?}");
     }
 }
+
+/// `run --out DIR --keys FILE` runs the shipped demo as it is, into another root and with a
+/// real key ring, without editing the file.
+#[test]
+fn run_overrides_the_pipelines_root_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = workspace_root();
+    let keys = dir.path().join("keys.json");
+    ok(bin().args(["keygen", "--out"]).arg(&keys));
+    let out_root = dir.path().join("elsewhere");
+    let out = ok(bin()
+        .current_dir(&root)
+        .args([
+            "run",
+            "pipelines/demo.toml",
+            "--summary-json",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(&out_root)
+        .arg("--keys")
+        .arg(&keys));
+    let s = summary(&out);
+    assert_eq!(s["dev_key"], false, "{s}");
+    assert!(!text(&out.stderr).contains("DEVELOPMENT key"));
+    assert_eq!(
+        parquet_rows(&out_root, "access"),
+        s["records_written"]["access"].as_u64().unwrap()
+    );
+}

@@ -192,6 +192,12 @@ struct PolicyCheckArgs {
 struct RunArgs {
     /// Pipeline configuration file.
     pipeline: PathBuf,
+    /// Output root instead of the pipeline's `[output] root`.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Key ring instead of the pipeline's `[keys]` (file or development key).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
     #[command(flatten)]
     run: CommonRunArgs,
 }
@@ -420,7 +426,10 @@ fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
 
 fn cmd_run(a: RunArgs) -> Result<()> {
     let (p, jobs) = load_pipeline(&a.pipeline)?;
-    let ring = load_ring(p.keys.file.as_deref(), p.keys.dev_key)?;
+    let ring = match &a.keys {
+        Some(k) => load_ring(Some(k), false)?,
+        None => load_ring(p.keys.file.as_deref(), p.keys.dev_key)?,
+    };
     let trunc = Truncation {
         ipv4_prefix: p.privacy.ipv4_prefix,
         ipv6_prefix: p.privacy.ipv6_prefix,
@@ -431,7 +440,8 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     if run.now.is_none() {
         run.now.clone_from(&p.runtime.now);
     }
-    execute(&p.output.root, ring, opts, &jobs, &run)
+    let root = a.out.as_deref().unwrap_or(&p.output.root);
+    execute(root, ring, opts, &jobs, &run)
 }
 
 fn execute(
