@@ -2,9 +2,13 @@
 //! lines, each knowing the source name, its first line number and byte offset, so that every
 //! later error can say exactly where it happened. Chunks are the unit of parallel work.
 //!
+//! [`follow`] reads files that are still being written (tailing, rotation, checkpoints).
+//!
 //! Lines are split on `\n`; a trailing `\r` is removed. A line longer than the configured
 //! maximum is not buffered without bound: its first bytes are kept, the rest skipped, and the
 //! line is flagged as over-long for the caller to quarantine.
+
+pub mod follow;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
