@@ -6,9 +6,11 @@
 //!   become visible only when complete (staged name, fsync, rename).
 //! - [`manifest`] keeps each partition's `_manifest.json` (files, row counts, checksums, key
 //!   ids and the partition's expiry) and commits new files into partitions.
+//! - [`journal`] ties the commits of a resumable source to its position (exactly once).
 //! - [`storage`] is the thin synchronous layer over `object_store`.
 
 pub mod builders;
+pub mod journal;
 pub mod manifest;
 pub mod selfcheck;
 pub mod storage;

@@ -418,8 +418,22 @@ fn commit_partition(
         crate::writer::discard(storage, &owned)?;
         return Ok(Some(files.iter().map(|f| f.rows).sum()));
     }
+    // Publish; a file found already published (a commit completed after a crash) is
+    // recorded as it is, and one that is neither staged nor published (discarded by an
+    // earlier attempt) is not recorded at all.
+    let mut present: Vec<&WrittenFile> = Vec::with_capacity(files.len());
     for f in files {
-        storage.publish(&f.upload)?;
+        match &f.upload.staged {
+            Some(staged) if storage.exists(staged)? => {
+                storage.publish(&f.upload)?;
+                present.push(f);
+            }
+            _ if storage.exists(&f.upload.dest)? => present.push(f),
+            _ => {}
+        }
+    }
+    if present.is_empty() {
+        return Ok(None);
     }
     let mut m = match existing {
         Some(m) => m,
@@ -444,7 +458,7 @@ fn commit_partition(
             updated_at: String::new(),
         },
     };
-    for f in files {
+    for f in &present {
         m.files.retain(|x| x.name != f.name);
         m.files.push(ManifestFile {
             name: f.name.clone(),

@@ -1,0 +1,216 @@
+//! Exactly-once commits for sources that resume from a position: a small journal per source,
+//! `<root>/_checkpoints/<source>.json`, that ties the files of each commit to the source
+//! position they reach.
+//!
+//! A commit of epoch N runs: [`Journal::begin`] records the epoch's complete, staged files and
+//! the position after their lines (durably, before anything is visible); [`commit`] publishes
+//! them and records them in their manifests; [`Journal::finish`] makes the position the
+//! committed one. A crash anywhere leaves either no pending epoch (the next run resumes from
+//! the committed position: the epoch's lines are read again, its staged files are orphans) or
+//! a pending one, which [`Journal::recover`] completes: every staged file is published (or
+//! found already published) and recorded, idempotently, and its position becomes the
+//! committed one. Either way every line is in the output exactly once.
+//!
+//! Positions are opaque to the sink (JSON chosen by the source).
+
+use bytes::Bytes;
+use logveil_model::HourKey;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::{CommitReport, DatasetSpec, RunInfo, commit};
+use crate::storage::{Committed, Storage};
+use crate::writer::WrittenFile;
+use crate::{Result, SinkError};
+
+/// Where the journals live, relative to the root.
+pub const CHECKPOINTS_DIR: &str = "_checkpoints";
+
+/// One file of a pending epoch, as the journal records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalFile {
+    pub dataset: String,
+    /// Hours since the epoch (the partition).
+    pub partition: i64,
+    pub name: String,
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub bytes: u64,
+    pub blake3: String,
+    /// Where the complete file waits (local disk), if anywhere.
+    pub staged: Option<String>,
+    pub dest: String,
+}
+
+impl JournalFile {
+    fn of(dataset: &str, f: &WrittenFile) -> JournalFile {
+        JournalFile {
+            dataset: dataset.to_string(),
+            partition: f.partition.0,
+            name: f.name.clone(),
+            rows: f.rows,
+            min_ts: f.min_ts,
+            max_ts: f.max_ts,
+            bytes: f.upload.bytes,
+            blake3: f.upload.blake3.clone(),
+            staged: f.upload.staged.as_ref().map(|p| p.to_string()),
+            dest: f.upload.dest.to_string(),
+        }
+    }
+
+    fn written(&self) -> WrittenFile {
+        WrittenFile {
+            partition: HourKey(self.partition),
+            name: self.name.clone(),
+            rows: self.rows,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            upload: Committed {
+                bytes: self.bytes,
+                blake3: self.blake3.clone(),
+                staged: self.staged.as_deref().map(Path::from),
+                dest: Path::from(self.dest.as_str()),
+            },
+        }
+    }
+}
+
+/// An epoch begun but not known to be committed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingEpoch {
+    pub epoch: u64,
+    pub position: Value,
+    pub files: Vec<JournalFile>,
+}
+
+/// What a journal holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalState {
+    pub format: String,
+    pub version: u32,
+    /// Source this journal belongs to.
+    pub source: String,
+    /// The last committed epoch (0: none yet) and the position after its lines.
+    pub epoch: u64,
+    pub position: Value,
+    pub pending: Option<PendingEpoch>,
+}
+
+/// A source's journal.
+pub struct Journal {
+    storage: Storage,
+    path: Path,
+    state: JournalState,
+}
+
+/// What [`Journal::recover`] found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Epoch completed from a pending record (if there was one).
+    pub epoch: Option<u64>,
+    pub reports: Vec<(String, CommitReport)>,
+}
+
+impl Journal {
+    /// Opens (or starts) the journal of `source`. A journal that exists but cannot be read
+    /// is an error: resuming from a wrong position would lose or repeat lines.
+    pub fn open(storage: Storage, source: &str) -> Result<Journal> {
+        let path = Path::from(format!("{CHECKPOINTS_DIR}/{source}.json"));
+        let state = match storage.get(&path)? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::BadManifest {
+                path: path.to_string(),
+                what: format!(
+                    "JSON error at line {}, column {}; the source cannot resume without it: restore it from backup, or delete it to read every input again from the start",
+                    e.line(),
+                    e.column()
+                ),
+            })?,
+            None => JournalState {
+                format: "logveil-journal".into(),
+                version: 1,
+                source: source.to_string(),
+                epoch: 0,
+                position: Value::Null,
+                pending: None,
+            },
+        };
+        Ok(Journal {
+            storage,
+            path,
+            state,
+        })
+    }
+
+    pub fn state(&self) -> &JournalState {
+        &self.state
+    }
+
+    fn save(&self) -> Result<()> {
+        let mut text = serde_json::to_vec_pretty(&self.state).expect("journal serialises");
+        text.push(b'\n');
+        self.storage.put(&self.path, Bytes::from(text))
+    }
+
+    /// Completes a pending epoch left by a crash: its files are committed (those already
+    /// committed are found so, those of partitions refused meanwhile are dropped), and its
+    /// position becomes the committed one. `spec` gives each dataset's spec by name.
+    pub fn recover(
+        &mut self,
+        spec: impl Fn(&str) -> Option<DatasetSpec>,
+        run: &RunInfo,
+    ) -> Result<Recovered> {
+        let Some(p) = self.state.pending.clone() else {
+            return Ok(Recovered::default());
+        };
+        let mut by_dataset: Vec<(String, Vec<WrittenFile>)> = Vec::new();
+        for f in &p.files {
+            match by_dataset.iter_mut().find(|(d, _)| *d == f.dataset) {
+                Some((_, v)) => v.push(f.written()),
+                None => by_dataset.push((f.dataset.clone(), vec![f.written()])),
+            }
+        }
+        let mut reports = Vec::new();
+        for (dataset, files) in by_dataset {
+            let Some(s) = spec(&dataset) else {
+                return Err(SinkError::BadManifest {
+                    path: self.path.to_string(),
+                    what: format!(
+                        "its pending epoch names dataset {dataset}, which this pipeline does not write; run the pipeline that wrote it"
+                    ),
+                });
+            };
+            reports.push((dataset, commit(&self.storage, &s, &files, run)?));
+        }
+        self.finish(p.epoch, p.position)?;
+        Ok(Recovered {
+            epoch: Some(p.epoch),
+            reports,
+        })
+    }
+
+    /// Records epoch `epoch` as about to be committed: its files (complete and durable, not
+    /// yet visible) and the position after its lines.
+    pub fn begin(
+        &mut self,
+        epoch: u64,
+        position: Value,
+        files: &[(&str, &WrittenFile)],
+    ) -> Result<()> {
+        self.state.pending = Some(PendingEpoch {
+            epoch,
+            position,
+            files: files.iter().map(|(d, f)| JournalFile::of(d, f)).collect(),
+        });
+        self.save()
+    }
+
+    /// Makes `epoch` and its position the committed ones.
+    pub fn finish(&mut self, epoch: u64, position: Value) -> Result<()> {
+        self.state.epoch = epoch;
+        self.state.position = position;
+        self.state.pending = None;
+        self.save()
+    }
+}
