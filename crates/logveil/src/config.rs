@@ -154,6 +154,10 @@ pub struct Runtime {
     /// The clock of the run (RFC 3339) instead of the system's: for replays and backfills,
     /// and the demo. Decides which partitions count as expired. `--now` overrides it.
     pub now: Option<String>,
+    /// Followed sources: milliseconds between commits (default 5000).
+    pub commit_interval_ms: Option<u64>,
+    /// Followed sources: milliseconds between polls of idle files (default 250).
+    pub poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +181,10 @@ pub struct SourceConf {
     pub reference_time: Option<String>,
     /// syslog/rfc3164: senders' UTC offset (`+HH:MM`; default `Z`).
     pub utc_offset: Option<String>,
+    /// Follow the files as they grow (globs, rotation, checkpoints) instead of reading them
+    /// once; `logveil run` then runs until stopped.
+    #[serde(default)]
+    pub follow: bool,
 }
 
 impl SourceConf {
@@ -307,6 +315,17 @@ impl Pipeline {
                     .iter()
                     .map(|p| Input::from_arg(&p.to_string_lossy()))
                     .collect();
+                if s.follow && (s.format.is_none() && s.log_format.is_none()
+                    || s.format == Some(crate::ingest::Format::Auto))
+                {
+                    bail!(
+                        "source {}: a followed source needs its format (format = \"combined\", …): its files may not exist yet to be sniffed",
+                        s.name
+                    );
+                }
+                if s.follow && inputs.iter().any(|i| matches!(i, Input::Stdin)) {
+                    bail!("source {}: stdin cannot be followed; remove `follow` or the \"-\" path", s.name);
+                }
                 let (parser, note) = s
                     .settings()
                     .resolve(&s.name, &inputs)
@@ -330,6 +349,7 @@ impl Pipeline {
                     policy: self.policy(&name, kind)?,
                     dataset: self.dataset(&name, kind),
                     inputs,
+                    follow: s.follow,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -21,6 +21,7 @@ use logveil_parse::session::parse_session;
 use logveil_parse::syslog::{SyslogMode, SyslogOptions, parse_syslog, strip_octet_count};
 use logveil_privacy::policy::DatasetPolicy;
 use logveil_privacy::{Engine, EngineConfig, KeyRing, Outcome, ProxyAggregator, scrub};
+use logveil_sink::journal::Journal;
 use logveil_sink::{
     AccessBuilder, AppBuilder, DatasetSpec, KeyValue, PartitionWriter, ProxyUsageBuilder,
     QuarantineBuilder, RowBuilder, RunInfo, SessionBuilder, SinkConfig, Storage, SyslogBuilder,
@@ -154,6 +155,8 @@ pub struct Job {
     /// The dataset's privacy policy (declared or built-in).
     pub policy: Arc<DatasetPolicy>,
     pub inputs: Vec<Input>,
+    /// Follow the inputs (glob patterns) as they grow (`stream.rs`) instead of reading once.
+    pub follow: bool,
 }
 
 /// Settings shared by all jobs of a run.
@@ -246,7 +249,7 @@ pub struct Progress {
 
 /// What the writers of one worker produced.
 #[derive(Default)]
-struct Output {
+pub(crate) struct Output {
     data: Vec<WrittenFile>,
     quarantine: Vec<WrittenFile>,
     /// Partitions (data or quarantine) the privacy self-check withheld.
@@ -369,7 +372,7 @@ enum QuarantineText {
     Withhold,
 }
 
-struct Worker<'r> {
+pub(crate) struct Worker<'r> {
     job: &'r Job,
     opts: &'r RunOptions,
     engine: Engine,
@@ -389,6 +392,12 @@ struct Worker<'r> {
 
 impl<'r> Worker<'r> {
     fn new(ctx: &'r RunContext, job: &'r Job, id: usize) -> Worker<'r> {
+        Worker::new_at(ctx, job, id, ctx.now_micros)
+    }
+
+    /// A worker whose clock (time window, quarantine time, syslog year) is `now`: a
+    /// long-running source makes one per commit epoch with the current time.
+    pub(crate) fn new_at(ctx: &'r RunContext, job: &'r Job, id: usize, now: i64) -> Worker<'r> {
         // Unique per run, job and worker: no two writers can produce the same file name.
         let prefix = format!("{}-{}-{}-w{id}", ctx.run_id, job.index, sanitize(&job.name));
         let footer = |dataset: &DatasetSpec| {
@@ -457,7 +466,7 @@ impl<'r> Worker<'r> {
                 LineParser::Syslog(
                     *mode,
                     SyslogOptions {
-                        reference_micros: reference_micros.unwrap_or(ctx.now_micros),
+                        reference_micros: reference_micros.unwrap_or(now),
                         local_offset_secs: *local_offset_secs,
                     },
                 ),
@@ -520,9 +529,9 @@ impl<'r> Worker<'r> {
             scrub_buf: String::new(),
             detail_buf: String::new(),
             pre_buf: Vec::new(),
-            now_micros: ctx.now_micros,
+            now_micros: now,
             window: TimeWindow {
-                now: ctx.now_micros,
+                now,
                 retention_micros: logveil_model::time::days_micros(job.dataset.retention_days),
                 max_future_micros: opts.max_future_micros,
             },
@@ -669,7 +678,7 @@ impl<'r> Worker<'r> {
         })
     }
 
-    fn process(&mut self, chunk: &Chunk) -> Result<()> {
+    pub(crate) fn process(&mut self, chunk: &Chunk) -> Result<()> {
         let mut overlong = chunk.overlong.iter().peekable();
         self.counts.bytes_read += chunk.data.len() as u64;
         for line in chunk.lines() {
@@ -720,7 +729,7 @@ impl<'r> Worker<'r> {
         self.rules.bump(r.rule());
     }
 
-    fn finish(mut self) -> Result<(Counts, Output)> {
+    pub(crate) fn finish(mut self) -> Result<(Counts, Output)> {
         let data = match self.data {
             DataWriter::Access(w) => w.finish_checked()?,
             DataWriter::Session(w) => w.finish_checked()?,
@@ -891,7 +900,27 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
     } else {
         run_parallel(ctx, job)?
     };
+    commit_results(ctx, job, results, None)
+}
 
+/// One commit epoch of a resumable source: its journal, the epoch number and the source
+/// position after the epoch's lines.
+pub(crate) struct Epoch<'j> {
+    pub journal: &'j mut Journal,
+    pub epoch: u64,
+    pub position: serde_json::Value,
+}
+
+/// Commits what the workers of a job produced: withholds whole partitions the self-check
+/// failed, then commits each dataset's files. With an epoch, the files are recorded in the
+/// source's journal first and the position after them last, so that a crash anywhere is
+/// completed by the next start, exactly once (the staged files are then never discarded).
+pub(crate) fn commit_results(
+    ctx: &RunContext,
+    job: &Job,
+    results: Vec<(Counts, Output)>,
+    mut epoch: Option<Epoch<'_>>,
+) -> Result<Counts> {
     // Every worker succeeded: publish all files, then record them in the manifests.
     let mut counts = Counts::default();
     let mut data = Vec::new();
@@ -954,6 +983,20 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
             ctx.now_micros.max(crate::now_micros())
         },
     };
+    if let Some(e) = epoch.as_mut() {
+        let files: Vec<(&str, &WrittenFile)> = data
+            .iter()
+            .map(|f| (job.dataset.name.as_str(), f))
+            .chain(
+                quarantine
+                    .iter()
+                    .map(|f| (ctx.opts.quarantine.name.as_str(), f)),
+            )
+            .collect();
+        e.journal
+            .begin(e.epoch, e.position.clone(), &files)
+            .context("recording the commit in the source's journal")?;
+    }
     // Each dataset's files enter their partitions under the dataset's lock; a partition that
     // expired (or is being swept) meanwhile is refused whole and its rows counted as late.
     for (i, (spec, files)) in [(&job.dataset, &data), (&ctx.opts.quarantine, &quarantine)]
@@ -965,7 +1008,8 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
         let report = match commit(&ctx.storage, spec, files, &run) {
             Ok(r) => r,
             Err(e) => {
-                if i == 0 {
+                // With a journal the staged files stay: the next start completes the commit.
+                if i == 0 && epoch.is_none() {
                     let _ = discard(&ctx.storage, &quarantine);
                 }
                 return Err(e).with_context(|| format!("committing dataset {}", spec.name));
@@ -990,6 +1034,11 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
             counts.files += 1;
             counts.partitions.insert((spec.name.clone(), f.partition.0));
         }
+    }
+    if let Some(e) = epoch {
+        e.journal
+            .finish(e.epoch, e.position)
+            .context("recording the committed position in the source's journal")?;
     }
     Ok(counts)
 }
@@ -1078,7 +1127,7 @@ fn open_chunker(ctx: &RunContext, input: &Input) -> Result<Chunker> {
     ))
 }
 
-fn note_progress(ctx: &RunContext, chunk: &Chunk) {
+pub(crate) fn note_progress(ctx: &RunContext, chunk: &Chunk) {
     ctx.progress
         .bytes
         .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);

@@ -12,6 +12,7 @@ mod ingest;
 mod keys_cmd;
 mod retention_cmd;
 mod sources;
+mod stream;
 mod subject_cmd;
 mod summary;
 
@@ -198,6 +199,10 @@ struct RunArgs {
     /// Key ring instead of the pipeline's `[keys]` (file or development key).
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
+    /// Followed sources: stop once every file has been read to its end, instead of waiting
+    /// for more.
+    #[arg(long)]
+    once: bool,
     #[command(flatten)]
     run: CommonRunArgs,
 }
@@ -373,6 +378,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         )),
         dataset,
         inputs,
+        follow: false,
     };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)
@@ -441,15 +447,45 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         run.now.clone_from(&p.runtime.now);
     }
     let root = a.out.as_deref().unwrap_or(&p.output.root);
-    execute(root, ring, opts, &jobs, &run)
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if jobs.iter().any(|j| j.follow) {
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, stop.clone())
+                .context("installing the SIGTERM/SIGINT handlers")?;
+        }
+    }
+    let stream = stream::StreamOptions {
+        commit_interval: std::time::Duration::from_millis(
+            p.runtime.commit_interval_ms.unwrap_or(5000).max(10),
+        ),
+        poll_interval: std::time::Duration::from_millis(
+            p.runtime.poll_interval_ms.unwrap_or(250).clamp(10, 60_000),
+        ),
+        once: a.once,
+        stop,
+    };
+    execute_with(root, ring, opts, &jobs, &run, Some(&stream))
 }
 
 fn execute(
     root: &Path,
     ring: KeyRing,
+    opts: RunOptions,
+    jobs: &[Job],
+    c: &CommonRunArgs,
+) -> Result<()> {
+    execute_with(root, ring, opts, jobs, c, None)
+}
+
+/// Runs the jobs: those read once in order, then the followed ones, each on its own thread,
+/// until they stop.
+fn execute_with(
+    root: &Path,
+    ring: KeyRing,
     mut opts: RunOptions,
     jobs: &[Job],
     c: &CommonRunArgs,
+    stream: Option<&stream::StreamOptions>,
 ) -> Result<()> {
     let storage =
         Storage::local(root).with_context(|| format!("output directory {}", root.display()))?;
@@ -491,10 +527,49 @@ fn execute(
     let progress = show.then(|| progress_bar(ctx.progress.clone()));
     let mut total = Counts::default();
     let result = (|| -> Result<()> {
-        for job in &jobs {
+        for job in jobs.iter().filter(|j| !j.follow) {
             let counts =
                 ingest::run_job(&ctx, job).with_context(|| format!("source {}", job.name))?;
             total.merge(&counts);
+        }
+        let followed: Vec<&Job> = jobs.iter().filter(|j| j.follow).collect();
+        if let (Some(so), false) = (stream, followed.is_empty()) {
+            eprintln!(
+                "logveil: following {} source(s){}",
+                followed.len(),
+                if so.once {
+                    " until their files are read to the end"
+                } else {
+                    "; SIGTERM or Ctrl-C commits what was read and stops"
+                }
+            );
+            let results: Vec<Result<ingest::Counts>> = std::thread::scope(|s| {
+                let handles: Vec<_> = followed
+                    .iter()
+                    .map(|job| {
+                        let ctx = &ctx;
+                        s.spawn(move || {
+                            let r = stream::run_follow(ctx, job, so)
+                                .with_context(|| format!("source {}", job.name));
+                            if r.is_err() {
+                                // One source failed: the others commit and stop too.
+                                so.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            r
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a source thread panicked")))
+                    })
+                    .collect()
+            });
+            for r in results {
+                total.merge(&r?);
+            }
         }
         Ok(())
     })();

@@ -1,0 +1,184 @@
+//! Sources with `follow = true` in `logveil run`: their files are followed as they grow
+//! (`logveil_source::follow`), and what was read is committed every few seconds as one epoch,
+//! exactly once: the source's journal (`_checkpoints/<source>.json`) records each epoch's
+//! files before they become visible and the position after their lines once they are, and a
+//! start first completes an epoch a crash left half-committed. Runs until stopped (SIGTERM,
+//! SIGINT: the current epoch is committed first) or, with `--once`, until every file has been
+//! read to its end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use logveil_sink::RunInfo;
+use logveil_sink::journal::Journal;
+use logveil_source::follow::{FilePosition, FollowOptions, Follower};
+use serde_json::{Value, json};
+
+use crate::ingest::{Counts, Epoch, Job, RunContext, Worker, commit_results, note_progress};
+
+/// How followed sources run.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// An epoch is committed after this long.
+    pub commit_interval: Duration,
+    /// Pause between polls when nothing new was found.
+    pub poll_interval: Duration,
+    /// Stop once every file has been read to its end (instead of waiting for more).
+    pub once: bool,
+    /// Set by SIGTERM/SIGINT: commit what was read, then stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Idle polls in a row after which `--once` considers the files read (a file whose name
+/// disappeared is read for a few polls more, see `FollowOptions::drain_polls`).
+const ONCE_IDLE_POLLS: u32 = 4;
+
+fn positions_json(p: &[FilePosition]) -> Value {
+    Value::Array(
+        p.iter()
+            .map(|p| {
+                json!({
+                    "fingerprint": p.fingerprint,
+                    "offset": p.offset,
+                    "line": p.line,
+                    "path": p.path.display().to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn positions_of(v: &Value) -> Result<Vec<FilePosition>> {
+    let Some(a) = v.as_array() else {
+        return Ok(Vec::new()); // nothing committed yet
+    };
+    a.iter()
+        .map(|p| {
+            Some(FilePosition {
+                fingerprint: p.get("fingerprint")?.as_str()?.to_string(),
+                offset: p.get("offset")?.as_u64()?,
+                line: p.get("line")?.as_u64()?,
+                path: p.get("path")?.as_str()?.into(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .context("the source's journal holds a position that is not a file position")
+}
+
+fn run_info(ctx: &RunContext) -> RunInfo {
+    RunInfo {
+        run_id: ctx.run_id.clone(),
+        key_epochs: ctx
+            .ring
+            .epochs()
+            .into_iter()
+            .map(|e| (e.from, e.key_id))
+            .collect(),
+        dev_key: ctx.ring.is_development(),
+        now_micros: if ctx.clock_fixed {
+            ctx.now_micros
+        } else {
+            ctx.now_micros.max(crate::now_micros())
+        },
+    }
+}
+
+/// Follows one source until stopped; returns its counts.
+pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<Counts> {
+    let mut journal =
+        Journal::open(ctx.storage.clone(), &job.name).context("opening the source's journal")?;
+    let recovered = journal
+        .recover(
+            |d| {
+                if d == job.dataset.name {
+                    Some(job.dataset.clone())
+                } else if d == ctx.opts.quarantine.name {
+                    Some(ctx.opts.quarantine.clone())
+                } else {
+                    None
+                }
+            },
+            &run_info(ctx),
+        )
+        .context("completing the commit an earlier run left pending")?;
+    if let Some(e) = recovered.epoch {
+        eprintln!(
+            "logveil: source {}: completed epoch {e}, left pending by an earlier run",
+            job.name
+        );
+    }
+    let patterns: Vec<String> = job.inputs.iter().map(|i| i.name()).collect();
+    let fopts = FollowOptions {
+        chunk_size: ctx.opts.chunk_bytes,
+        max_line: ctx.opts.max_line_bytes,
+        ..FollowOptions::default()
+    };
+    let mut follower = Follower::new(patterns, fopts, positions_of(&journal.state().position)?);
+    let mut total = Counts::default();
+    let mut epoch = journal.state().epoch;
+    let mut last_position = journal.state().position.clone();
+    // Idle polls in a row (across epochs: a commit does not make the files less idle).
+    let mut idle = 0u32;
+    loop {
+        epoch += 1;
+        let now = if ctx.clock_fixed {
+            ctx.now_micros
+        } else {
+            crate::now_micros()
+        };
+        // The epoch number makes this worker's file names unique within the run.
+        let mut worker = Worker::new_at(ctx, job, epoch as usize, now);
+        let started = Instant::now();
+        let mut lines = 0u64;
+        let finished = loop {
+            let (chunks, errors) = follower.poll();
+            for e in errors {
+                eprintln!("logveil: warning: source {}: {e}", job.name);
+            }
+            if chunks.is_empty() {
+                idle += 1;
+            } else {
+                idle = 0;
+            }
+            for c in &chunks {
+                note_progress(ctx, c);
+                lines += c.line_count();
+                worker.process(c)?;
+            }
+            let stop = opts.stop.load(Ordering::Relaxed);
+            let done = opts.once && idle >= ONCE_IDLE_POLLS;
+            if stop || done {
+                break true;
+            }
+            if started.elapsed() >= opts.commit_interval {
+                break false;
+            }
+            if chunks.is_empty() {
+                std::thread::sleep(opts.poll_interval);
+            }
+        };
+        let out = worker.finish()?;
+        let position = positions_json(&follower.positions());
+        if lines > 0 || position != last_position {
+            let counts = commit_results(
+                ctx,
+                job,
+                vec![out],
+                Some(Epoch {
+                    journal: &mut journal,
+                    epoch,
+                    position: position.clone(),
+                }),
+            )?;
+            total.merge(&counts);
+            last_position = position;
+        } else {
+            epoch -= 1; // nothing read: no epoch
+        }
+        if finished {
+            return Ok(total);
+        }
+    }
+}

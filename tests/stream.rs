@@ -1,0 +1,213 @@
+//! `logveil run` with followed sources: resuming from the journal, rotation while running,
+//! SIGTERM, and kill -9 at random moments while lines are being written: every line written
+//! is in the Parquet output exactly once. Each line carries a unique number in its
+//! `bytes_sent` field, which the output keeps as it is.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn line(n: u64) -> String {
+    format!(
+        "198.51.100.{} - - [27/Nov/2026:{:02}:{:02}:{:02} +0000] \"GET /stream HTTP/1.1\" 200 {n} \"-\" \"curl/8\"\n",
+        n % 250 + 1,
+        (n / 3600) % 24,
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+fn append(p: &Path, from: u64, to: u64) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    let text: String = (from..to).map(line).collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn pipeline(dir: &Path, commit_ms: u64) -> PathBuf {
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[output]
+root = {root:?}
+[keys]
+dev_key = true
+[runtime]
+now = "2026-11-28T12:00:00Z"
+commit_interval_ms = {commit_ms}
+poll_interval_ms = 20
+[[sources]]
+name = "web"
+format = "combined"
+dataset = "access"
+paths = [{glob:?}]
+follow = true
+"#,
+            root = dir.join("out"),
+            glob = dir.join("in/access.log*").display().to_string(),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    p
+}
+
+fn spawn(conf: &Path) -> Child {
+    bin()
+        .args(["run", "--no-progress"])
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn run_once(conf: &Path) {
+    ok(bin().args(["run", "--no-progress", "--once"]).arg(conf));
+}
+
+/// Every number in the output, with how often it appears.
+fn seen(dir: &Path) -> BTreeMap<u64, u32> {
+    let mut m = BTreeMap::new();
+    for v in column_values_u64(&dir.join("out"), "access", "bytes_sent") {
+        *m.entry(v).or_default() += 1;
+    }
+    m
+}
+
+fn assert_exactly_once(dir: &Path, n: u64, what: &str) {
+    let s = seen(dir);
+    let twice: Vec<_> = s.iter().filter(|(_, c)| **c > 1).map(|(v, _)| *v).collect();
+    let missing: Vec<_> = (0..n).filter(|v| !s.contains_key(v)).collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && s.len() as u64 == n,
+        "{what}: {} distinct of {n}; repeated {:?}; missing {:?}",
+        s.len(),
+        &twice[..twice.len().min(20)],
+        &missing[..missing.len().min(20)]
+    );
+}
+
+#[test]
+fn once_reads_what_is_new_since_the_last_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 200);
+    let log = dir.path().join("in/access.log");
+    append(&log, 0, 300);
+    run_once(&conf);
+    assert_exactly_once(dir.path(), 300, "first run");
+    append(&log, 300, 500);
+    std::fs::rename(&log, dir.path().join("in/access.log.1")).unwrap();
+    append(&log, 500, 700);
+    run_once(&conf);
+    assert_exactly_once(dir.path(), 700, "after appending and rotating");
+    let j: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/_checkpoints/web.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(j["pending"].is_null(), "{j}");
+    assert_eq!(j["position"].as_array().unwrap().len(), 2, "{j}");
+}
+
+#[test]
+fn sigterm_commits_what_was_read_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long commit interval: only the stop commits.
+    let conf = pipeline(dir.path(), 60_000);
+    let log = dir.path().join("in/access.log");
+    append(&log, 0, 400);
+    let mut child = spawn(&conf);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Wait until the lines have been read (the progress counters are not visible: poll the
+    // staging directory for the open epoch's files, or just give it time).
+    std::thread::sleep(Duration::from_millis(700));
+    unsafe_kill(child.id(), "TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert_exactly_once(dir.path(), 400, "after SIGTERM");
+}
+
+/// `kill -TERM` / `kill -9` through the `kill` command (no libc in the tests).
+fn unsafe_kill(pid: u32, sig: &str) {
+    let s = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(s.success());
+}
+
+/// A deterministic xorshift for the kill schedule.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_repeats_nothing() {
+    let seed: u64 = std::env::var("LOGVEIL_STREAM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let dir = tempfile::tempdir().unwrap();
+    // Commit often, so that kills land before, during and after commits.
+    let conf = pipeline(dir.path(), 30);
+    let log = dir.path().join("in/access.log");
+    let mut written = 0u64;
+    let mut rotations = 0;
+    const RUNS: usize = 30;
+    for run in 0..RUNS {
+        let mut child = spawn(&conf);
+        let life = Duration::from_millis(50 + rng.below(400));
+        let start = Instant::now();
+        while start.elapsed() < life {
+            let n = 1 + rng.below(60);
+            append(&log, written, written + n);
+            written += n;
+            if rng.below(40) == 0 {
+                rotations += 1;
+                std::fs::rename(&log, dir.path().join(format!("in/access.log.{rotations}")))
+                    .unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(30)));
+        }
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(
+            !status.success() || run == usize::MAX,
+            "run {run}: {status:?}"
+        );
+    }
+    // A last run reads everything that is left, then stops.
+    run_once(&conf);
+    assert_exactly_once(
+        dir.path(),
+        written,
+        &format!("{RUNS} runs killed with SIGKILL, {rotations} rotations, seed {seed}"),
+    );
+}
