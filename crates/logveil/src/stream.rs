@@ -128,44 +128,74 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
         } else {
             crate::now_micros()
         };
-        // The epoch number makes this worker's file names unique within the run.
-        let mut worker = Worker::new_at(ctx, job, epoch as usize, now);
-        let started = Instant::now();
+        let threads = ctx.opts.threads.max(1);
         let mut lines = 0u64;
-        let finished = loop {
-            let (chunks, errors) = follower.poll();
-            for e in errors {
-                eprintln!("logveil: warning: source {}: {e}", job.name);
+        let (finished, results) = std::thread::scope(|s| -> Result<_> {
+            // Workers parse, protect and write; this thread reads. The channel is bounded:
+            // when the workers fall behind, reading waits (the files wait on disk).
+            let (tx, rx) = crossbeam_channel::bounded::<logveil_source::Chunk>(threads * 2);
+            let workers: Vec<_> = (0..threads)
+                .map(|i| {
+                    let rx = rx.clone();
+                    // Epoch and thread make the worker's file names unique within the run.
+                    let id = epoch as usize * threads + i;
+                    s.spawn(move || -> Result<_> {
+                        let mut w = Worker::new_at(ctx, job, id, now);
+                        for c in rx {
+                            w.process(&c)?;
+                        }
+                        w.finish()
+                    })
+                })
+                .collect();
+            drop(rx);
+            let started = Instant::now();
+            let finished = loop {
+                let (chunks, errors) = follower.poll();
+                for e in errors {
+                    eprintln!("logveil: warning: source {}: {e}", job.name);
+                }
+                if chunks.is_empty() {
+                    idle += 1;
+                } else {
+                    idle = 0;
+                }
+                let mut workers_gone = false;
+                for c in chunks {
+                    note_progress(ctx, &c);
+                    lines += c.line_count();
+                    if tx.send(c).is_err() {
+                        workers_gone = true; // a worker failed: its error is below
+                        break;
+                    }
+                }
+                let stop = opts.stop.load(Ordering::Relaxed) || workers_gone;
+                if stop || (opts.once && idle >= ONCE_IDLE_POLLS) {
+                    break true;
+                }
+                if started.elapsed() >= opts.commit_interval {
+                    break false;
+                }
+                if idle > 0 {
+                    std::thread::sleep(opts.poll_interval);
+                }
+            };
+            drop(tx);
+            let mut results = Vec::with_capacity(threads);
+            for w in workers {
+                results.push(
+                    w.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))?,
+                );
             }
-            if chunks.is_empty() {
-                idle += 1;
-            } else {
-                idle = 0;
-            }
-            for c in &chunks {
-                note_progress(ctx, c);
-                lines += c.line_count();
-                worker.process(c)?;
-            }
-            let stop = opts.stop.load(Ordering::Relaxed);
-            let done = opts.once && idle >= ONCE_IDLE_POLLS;
-            if stop || done {
-                break true;
-            }
-            if started.elapsed() >= opts.commit_interval {
-                break false;
-            }
-            if chunks.is_empty() {
-                std::thread::sleep(opts.poll_interval);
-            }
-        };
-        let out = worker.finish()?;
+            Ok((finished, results))
+        })?;
         let position = positions_json(&follower.positions());
         if lines > 0 || position != last_position {
             let counts = commit_results(
                 ctx,
                 job,
-                vec![out],
+                results,
                 Some(Epoch {
                     journal: &mut journal,
                     epoch,
