@@ -1005,7 +1005,12 @@ pub(crate) fn commit_results(
     {
         // On error, commit() has removed the files it did not record; the quarantine's
         // files, not yet committed when the data's commit fails, go too.
-        let report = match commit(&ctx.storage, spec, files, &run) {
+        let committed = if epoch.is_some() {
+            logveil_sink::manifest::commit_recorded(&ctx.storage, spec, files, &run)
+        } else {
+            commit(&ctx.storage, spec, files, &run)
+        };
+        let report = match committed {
             Ok(r) => r,
             Err(e) => {
                 // With a journal the staged files stay: the next start completes the commit.

@@ -31,9 +31,10 @@ pub struct StreamOptions {
     pub stop: Arc<AtomicBool>,
 }
 
-/// Idle polls in a row after which `--once` considers the files read (a file whose name
-/// disappeared is read for a few polls more, see `FollowOptions::drain_polls`).
-const ONCE_IDLE_POLLS: u32 = 4;
+/// Polls in a row that found nothing new after which `--once` considers the files read. One
+/// is enough: nothing is expected to write to them meanwhile, and whatever a renamed file
+/// still receives is read by the next run (its position is committed).
+const ONCE_IDLE_POLLS: u32 = 1;
 
 fn positions_json(p: &[FilePosition]) -> Value {
     Value::Array(

@@ -4,7 +4,7 @@
 //!
 //! A commit of epoch N runs: [`Journal::begin`] records the epoch's complete, staged files and
 //! the position after their lines (durably, before anything is visible); [`commit`] publishes
-//! them and records them in their manifests; [`Journal::finish`] makes the position the
+//! them and records them in their manifests ([`commit_recorded`]: nothing is removed on error); [`Journal::finish`] makes the position the
 //! committed one. A crash anywhere leaves either no pending epoch (the next run resumes from
 //! the committed position: the epoch's lines are read again, its staged files are orphans) or
 //! a pending one, which [`Journal::recover`] completes: every staged file is published (or
@@ -19,7 +19,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::manifest::{CommitReport, DatasetSpec, RunInfo, commit};
+use crate::manifest::{CommitReport, DatasetSpec, RunInfo, commit_recorded};
 use crate::storage::{Committed, Storage};
 use crate::writer::WrittenFile;
 use crate::{Result, SinkError};
@@ -119,7 +119,7 @@ impl Journal {
     pub fn open(storage: Storage, source: &str) -> Result<Journal> {
         let path = Path::from(format!("{CHECKPOINTS_DIR}/{source}.json"));
         let state = match storage.get(&path)? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::BadManifest {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::BadJournal {
                 path: path.to_string(),
                 what: format!(
                     "JSON error at line {}, column {}; the source cannot resume without it: restore it from backup, or delete it to read every input again from the start",
@@ -174,14 +174,14 @@ impl Journal {
         let mut reports = Vec::new();
         for (dataset, files) in by_dataset {
             let Some(s) = spec(&dataset) else {
-                return Err(SinkError::BadManifest {
+                return Err(SinkError::BadJournal {
                     path: self.path.to_string(),
                     what: format!(
                         "its pending epoch names dataset {dataset}, which this pipeline does not write; run the pipeline that wrote it"
                     ),
                 });
             };
-            reports.push((dataset, commit(&self.storage, &s, &files, run)?));
+            reports.push((dataset, commit_recorded(&self.storage, &s, &files, run)?));
         }
         self.finish(p.epoch, p.position)?;
         Ok(Recovered {

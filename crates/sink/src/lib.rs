@@ -54,6 +54,8 @@ pub enum SinkError {
         "{path} is not valid ({what}); restore it from backup, or move it aside (the next run writes a new one listing only its own files)"
     )]
     BadManifest { path: String, what: String },
+    #[error("source journal {path} is not valid ({what})")]
+    BadJournal { path: String, what: String },
     #[error(
         "dataset {dataset} holds {have}, not {want}; write to another dataset (--dataset) or another output root"
     )]

@@ -365,6 +365,27 @@ pub fn commit(
     files: &[WrittenFile],
     run: &RunInfo,
 ) -> Result<CommitReport> {
+    commit_impl(storage, spec, files, run, true)
+}
+
+/// [`commit`] for files a journal records (see [`crate::journal`]): on error nothing is
+/// removed, since the journal's recovery completes the commit from the staged files.
+pub fn commit_recorded(
+    storage: &Storage,
+    spec: &DatasetSpec,
+    files: &[WrittenFile],
+    run: &RunInfo,
+) -> Result<CommitReport> {
+    commit_impl(storage, spec, files, run, false)
+}
+
+fn commit_impl(
+    storage: &Storage,
+    spec: &DatasetSpec,
+    files: &[WrittenFile],
+    run: &RunInfo,
+    discard_on_error: bool,
+) -> Result<CommitReport> {
     let mut by_part: BTreeMap<HourKey, Vec<&WrittenFile>> = BTreeMap::new();
     for f in files {
         by_part.entry(f.partition).or_default().push(f);
@@ -380,6 +401,7 @@ pub fn commit(
         match commit_partition(storage, spec, *key, files, run, &now) {
             Ok(None) => report.partitions += 1,
             Ok(Some(rows)) => report.expired.push((*key, rows)),
+            Err(e) if !discard_on_error => return Err(e),
             Err(e) => {
                 // This partition and the later ones were not recorded: none of their files
                 // may stay (on object stores a finished upload is already visible).

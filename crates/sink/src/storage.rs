@@ -195,11 +195,28 @@ impl Storage {
         };
         match block_on(self.store.rename_if_not_exists(staged, &c.dest)) {
             Ok(()) => Ok(()),
+            // A rename interrupted between its link and its unlink (local disk: a crash)
+            // leaves both names on one file: finish it.
+            Err(object_store::Error::AlreadyExists { .. }) if self.same_file(staged, &c.dest) => {
+                self.delete(staged)
+            }
             Err(object_store::Error::NotImplemented { .. }) => {
                 block_on(self.store.rename(staged, &c.dest)).map_err(store_err(&c.dest))
             }
             Err(e) => Err(store_err(&c.dest)(e)),
         }
+    }
+
+    /// Whether two names are one file (local disk: the same inode).
+    fn same_file(&self, a: &Path, b: &Path) -> bool {
+        #[cfg(unix)]
+        if let Some(root) = &self.local_root {
+            use std::os::unix::fs::MetadataExt;
+            let m = |p: &Path| std::fs::metadata(root.join(p.as_ref())).ok();
+            return matches!((m(a), m(b)), (Some(x), Some(y)) if x.dev() == y.dev() && x.ino() == y.ino());
+        }
+        let _ = (a, b);
+        false
     }
 
     /// Removes a finished upload that will not be published: its staged object (local
@@ -353,6 +370,35 @@ mod tests {
             .filter(|p| p.contains("_staging/"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// A publish interrupted between link and unlink (kill -9) leaves the file under both
+    /// names; publishing again finishes it instead of failing.
+    #[cfg(unix)]
+    #[test]
+    fn an_interrupted_publish_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::local(dir.path()).unwrap();
+        let dest = Path::from("d/dt=2026-01-01/hour=00/part-1.parquet");
+        let mut up = s
+            .upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp"))
+            .unwrap();
+        up.write_all(b"data").unwrap();
+        let c = up.finish().unwrap();
+        let staged = dir.path().join("d/_staging/part-1.parquet.tmp");
+        let final_ = dir.path().join("d/dt=2026-01-01/hour=00/part-1.parquet");
+        std::fs::create_dir_all(final_.parent().unwrap()).unwrap();
+        std::fs::hard_link(&staged, &final_).unwrap();
+        s.publish(&c).unwrap();
+        assert!(!staged.exists());
+        assert_eq!(std::fs::read(&final_).unwrap(), b"data");
+        // A different file under the name is still a conflict.
+        let mut other = s
+            .upload(dest.clone(), Path::from("d/_staging/part-1.parquet.tmp"))
+            .unwrap();
+        other.write_all(b"other").unwrap();
+        let c2 = other.finish().unwrap();
+        assert!(s.publish(&c2).is_err());
     }
 
     #[test]
