@@ -213,3 +213,22 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
         &format!("{RUNS} runs killed with SIGKILL, {rotations} rotations, seed {seed}"),
     );
 }
+
+#[test]
+fn followed_sources_need_unique_plain_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 200);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let twice = format!("{text}\n{}", &text[text.find("[[sources]]").unwrap()..]);
+    std::fs::write(&conf, twice).unwrap();
+    let o = run(bin().args(["run", "--once"]).arg(&conf));
+    assert_eq!(o.status.code(), Some(2), "{}", text_of(&o.stderr));
+    assert!(text_of(&o.stderr).contains("two sources are named"));
+    std::fs::write(&conf, text.replace("name = \"web\"", "name = \"../web\"")).unwrap();
+    let o = run(bin().args(["run", "--once"]).arg(&conf));
+    assert_eq!(o.status.code(), Some(2), "{}", text_of(&o.stderr));
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

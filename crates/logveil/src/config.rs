@@ -302,6 +302,29 @@ impl Pipeline {
     /// here). Returns notes for the operator (e.g. which format `auto` chose).
     pub fn jobs(&self) -> Result<(Vec<Job>, Vec<String>)> {
         let mut notes = Vec::new();
+        // A source's name keys its journal (`_checkpoints/<name>.json`) and its file names.
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if s.follow
+                && !s
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(&c))
+            {
+                bail!(
+                    "pipeline config {}: source {:?}: a followed source's name names its journal file; use letters, digits, '_', '-' or '.'",
+                    self.path.display(),
+                    s.name
+                );
+            }
+            if !names.insert(s.name.as_str()) {
+                bail!(
+                    "pipeline config {}: two sources are named {:?}; give each its own name",
+                    self.path.display(),
+                    s.name
+                );
+            }
+        }
         let jobs = self
             .sources
             .iter()

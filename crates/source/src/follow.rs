@@ -92,6 +92,8 @@ pub struct Follower {
     retired: BTreeSet<String>,
     /// Fingerprints of matching names, valid while the file's metadata is unchanged.
     ids: BTreeMap<PathBuf, (FileStamp, String, bool)>,
+    /// Compressed files read to their end in this process.
+    complete: BTreeSet<String>,
 }
 
 /// What tells that a name still holds the same, unchanged file.
@@ -229,6 +231,7 @@ impl Follower {
                 .collect(),
             retired: BTreeSet::new(),
             ids: BTreeMap::new(),
+            complete: BTreeSet::new(),
         }
     }
 
@@ -295,9 +298,14 @@ impl Follower {
             }
         }
         for (fp, (path, gz)) in &seen {
+            if *gz && self.complete.contains(fp) {
+                continue;
+            }
             match self.tracked.get_mut(fp) {
-                // Renamed: the open file goes on under its new name.
-                Some(t) => t.path.clone_from(path),
+                // Renamed: the open file goes on under its new name. (A compressed copy is
+                // not its new name: the open plain file is drained, then let go.)
+                Some(t) if t.gz == *gz => t.path.clone_from(path),
+                Some(_) => {}
                 None if self.retired.contains(fp) && !*gz && self.positions.contains_key(fp) => {
                     // Truncated under us, and this name still shows the old content: the
                     // copy made before the truncation. Read on from the position.
@@ -315,7 +323,12 @@ impl Follower {
         let mut chunks = Vec::new();
         let fps: Vec<String> = self.tracked.keys().cloned().collect();
         for fp in fps {
-            let named = seen.contains_key(&fp);
+            // Whether the open file still has a name of its kind (a plain file whose only
+            // name left is a compressed copy is on its way out).
+            let named = match (seen.get(&fp), self.tracked.get(&fp)) {
+                (Some((_, gz)), Some(t)) => *gz == t.gz,
+                _ => false,
+            };
             match self.read_file(&fp, named) {
                 Ok(mut c) => chunks.append(&mut c),
                 Err(e) => {
@@ -441,7 +454,12 @@ impl Follower {
             },
         );
         if finished {
-            self.tracked.remove(fp);
+            let t = self.tracked.remove(fp).expect("tracked");
+            if t.gz {
+                // Read to its end (a truncated stream is an error, never an end): a
+                // compressed file does not grow, so it is not opened again.
+                self.complete.insert(fp.to_string());
+            }
         }
         Ok(chunks)
     }

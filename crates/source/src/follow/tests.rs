@@ -168,6 +168,9 @@ fn copy_truncate_and_gzip_are_the_file_already_read() {
     enc.finish().unwrap();
     std::fs::remove_file(&copy).unwrap();
     got.extend(drain(&mut f));
+    // Read to its end once, the compressed file is not opened again on later polls.
+    assert_eq!(f.complete.len(), 1);
+    assert!(f.tracked.values().all(|t| !t.gz));
     want.extend(w2);
     want.extend(w3);
     got.sort();
