@@ -232,3 +232,73 @@ fn followed_sources_need_unique_plain_names() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
+
+#[test]
+fn metrics_health_and_ready_are_served_without_identifiers() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 200);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace(
+            "poll_interval_ms = 20",
+            "poll_interval_ms = 20\nmetrics_address = \"127.0.0.1:0\"",
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("in/access.log");
+    append(&log, 0, 100);
+    let mut child = spawn(&conf);
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut l = String::new();
+        assert!(
+            err.read_line(&mut l).unwrap() > 0,
+            "no metrics address announced"
+        );
+        if let Some(rest) = l.split("metrics on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    assert_eq!(http_get(&addr, "/health").0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (code, body) = http_get(&addr, "/metrics");
+        assert_eq!(code, 200);
+        if body.contains("logveil_lines_read_total{source=\"web\"} 100") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no commit counted:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(http_get(&addr, "/ready").0, 200);
+    for want in [
+        "logveil_records_written_total{source=\"web\",dataset=\"access\"} 100",
+        "logveil_commits_total{source=\"web\"}",
+        "logveil_commit_seconds_bucket",
+        "logveil_rule_applications_total{dataset=\"access\",rule=\"pseudonymise-ip/1.12.2\"} 100",
+        "logveil_source_lag_bytes{source=\"web\"} 0",
+    ] {
+        assert!(body.contains(want), "{want} missing from\n{body}");
+    }
+    assert!(
+        !body.contains("198.51.100."),
+        "a raw address in the metrics"
+    );
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+    unsafe_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_exactly_once(dir.path(), 100, "with metrics");
+}

@@ -158,6 +158,9 @@ pub struct Runtime {
     pub commit_interval_ms: Option<u64>,
     /// Followed sources: milliseconds between polls of idle files (default 250).
     pub poll_interval_ms: Option<u64>,
+    /// Address of the metrics endpoint (`/metrics`, `/health`, `/ready`), e.g.
+    /// "127.0.0.1:9598"; none when absent.
+    pub metrics_address: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ mod config;
 mod generate;
 mod ingest;
 mod keys_cmd;
+mod metrics;
 mod retention_cmd;
 mod sources;
 mod stream;
@@ -454,6 +455,15 @@ fn cmd_run(a: RunArgs) -> Result<()> {
                 .context("installing the SIGTERM/SIGINT handlers")?;
         }
     }
+    let followed = jobs.iter().filter(|j| j.follow).count();
+    let metrics = match (&p.runtime.metrics_address, followed) {
+        (Some(addr), n) if n > 0 => {
+            let (bound, ep) = metrics::serve(addr, n, stop.clone())?;
+            eprintln!("logveil: metrics on http://{bound}/metrics (/health, /ready)");
+            Some(ep)
+        }
+        _ => None,
+    };
     let stream = stream::StreamOptions {
         commit_interval: std::time::Duration::from_millis(
             p.runtime.commit_interval_ms.unwrap_or(5000).max(10),
@@ -463,6 +473,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         ),
         once: a.once,
         stop,
+        metrics,
     };
     execute_with(root, ring, opts, &jobs, &run, Some(&stream))
 }

@@ -29,6 +29,8 @@ pub struct StreamOptions {
     pub once: bool,
     /// Set by SIGTERM/SIGINT: commit what was read, then stop.
     pub stop: Arc<AtomicBool>,
+    /// The metrics endpoint, when there is one.
+    pub metrics: Option<crate::metrics::Endpoint>,
 }
 
 /// Polls in a row that found nothing new after which `--once` considers the files read. One
@@ -117,6 +119,9 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
         ..FollowOptions::default()
     };
     let mut follower = Follower::new(patterns, fopts, positions_of(&journal.state().position)?);
+    if let Some(m) = &opts.metrics {
+        m.starting.fetch_sub(1, Ordering::Relaxed);
+    }
     let mut total = Counts::default();
     let mut epoch = journal.state().epoch;
     let mut last_position = journal.state().position.clone();
@@ -170,6 +175,10 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                         break;
                     }
                 }
+                if opts.metrics.is_some() {
+                    let (lag, files) = follower.lag();
+                    crate::metrics::record_state(&job.name, lag, tx.len(), files);
+                }
                 let stop = opts.stop.load(Ordering::Relaxed) || workers_gone;
                 if stop || (opts.once && idle >= ONCE_IDLE_POLLS) {
                     break true;
@@ -193,6 +202,7 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
         })?;
         let position = positions_json(&follower.positions());
         if lines > 0 || position != last_position {
+            let commit_started = Instant::now();
             let counts = commit_results(
                 ctx,
                 job,
@@ -203,6 +213,9 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                     position: position.clone(),
                 }),
             )?;
+            if opts.metrics.is_some() {
+                crate::metrics::record_epoch(&job.name, &counts, commit_started.elapsed());
+            }
             total.merge(&counts);
             last_position = position;
         } else {

@@ -235,6 +235,20 @@ impl Follower {
         }
     }
 
+    /// Bytes of the files being read that were not handed out yet (how far reading is
+    /// behind the writers), and how many files are being read.
+    pub fn lag(&self) -> (u64, usize) {
+        let behind = self
+            .tracked
+            .values()
+            .filter_map(|t| {
+                let len = t.file.as_ref()?.metadata().ok()?.len();
+                Some(len.saturating_sub(t.offset))
+            })
+            .sum();
+        (behind, self.tracked.len())
+    }
+
     /// The position of every file seen: after the last line handed out by [`poll`].
     ///
     /// [`poll`]: Follower::poll
