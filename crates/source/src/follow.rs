@@ -45,6 +45,9 @@ pub struct FollowOptions {
     /// Polls a file is still read after its name disappeared (a writer may append to a
     /// renamed file until it reopens its log).
     pub drain_polls: u32,
+    /// The position of a file no pattern has matched for this long (in one process) is
+    /// forgotten, so that positions do not pile up as rotated files are deleted.
+    pub forget_after: std::time::Duration,
 }
 
 impl Default for FollowOptions {
@@ -54,6 +57,7 @@ impl Default for FollowOptions {
             max_line: 64 * 1024,
             fingerprint_bytes: 1024,
             drain_polls: 3,
+            forget_after: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct Follower {
     ids: BTreeMap<PathBuf, (FileStamp, String, bool)>,
     /// Compressed files read to their end in this process.
     complete: BTreeSet<String>,
+    /// Since when a known position's file has not been matched (this process).
+    unseen_since: BTreeMap<String, std::time::Instant>,
 }
 
 /// What tells that a name still holds the same, unchanged file.
@@ -232,6 +238,7 @@ impl Follower {
             retired: BTreeSet::new(),
             ids: BTreeMap::new(),
             complete: BTreeSet::new(),
+            unseen_since: BTreeMap::new(),
         }
     }
 
@@ -334,6 +341,7 @@ impl Follower {
                 }
             }
         }
+        self.forget(&seen);
         let mut chunks = Vec::new();
         let fps: Vec<String> = self.tracked.keys().cloned().collect();
         for fp in fps {
@@ -352,6 +360,31 @@ impl Follower {
             }
         }
         (chunks, errors)
+    }
+
+    /// Forgets the positions of files unmatched for `forget_after`.
+    fn forget(&mut self, seen: &BTreeMap<String, (PathBuf, bool)>) {
+        let now = std::time::Instant::now();
+        for fp in self.positions.keys() {
+            if seen.contains_key(fp) || self.tracked.contains_key(fp) {
+                self.unseen_since.remove(fp);
+            } else {
+                self.unseen_since.entry(fp.clone()).or_insert(now);
+            }
+        }
+        let limit = self.opts.forget_after;
+        let stale: Vec<String> = self
+            .unseen_since
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= limit)
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        for fp in stale {
+            self.unseen_since.remove(&fp);
+            self.positions.remove(&fp);
+            self.complete.remove(&fp);
+            self.retired.remove(&fp);
+        }
     }
 
     fn track(&mut self, path: &Path, fp: &str, gz: bool) -> Result<(), SourceError> {

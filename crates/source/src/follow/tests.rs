@@ -12,6 +12,7 @@ fn opts() -> FollowOptions {
         max_line: 40,
         fingerprint_bytes: 64,
         drain_polls: 2,
+        ..FollowOptions::default()
     }
 }
 
@@ -314,4 +315,24 @@ fn randomized_writes_rotations_and_restarts_yield_every_line_once() {
             panic!("seed {seed}: missing {missing:?}, repeated or unexpected {extra:?}");
         }
     }
+}
+
+#[test]
+fn positions_of_files_gone_for_long_are_forgotten() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("a.log");
+    append(&p, "one\n");
+    let o = FollowOptions {
+        forget_after: std::time::Duration::from_millis(50),
+        ..opts()
+    };
+    let mut f = Follower::new(vec![p.display().to_string()], o, vec![]);
+    assert_eq!(drain(&mut f), ["one"]);
+    assert_eq!(f.positions().len(), 1);
+    std::fs::remove_file(&p).unwrap();
+    drain(&mut f); // drained and let go
+    assert_eq!(f.positions().len(), 1, "kept while recently seen");
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    drain(&mut f);
+    assert!(f.positions().is_empty());
 }
