@@ -302,3 +302,32 @@ fn metrics_health_and_ready_are_served_without_identifiers() {
     assert!(status.success(), "{status:?}");
     assert_exactly_once(dir.path(), 100, "with metrics");
 }
+
+#[test]
+fn one_process_per_source_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 200);
+    append(&dir.path().join("in/access.log"), 0, 10);
+    let mut child = spawn(&conf);
+    // Wait until the daemon holds the journal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.path().join("out/_checkpoints/web.json").exists() {
+        assert!(Instant::now() < deadline, "no commit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = run(bin().args(["run", "--once"]).arg(&conf));
+    assert_eq!(o.status.code(), Some(1), "{}", text_of(&o.stderr));
+    assert!(text_of(&o.stderr).contains("another logveil process is following this source"));
+    unsafe_kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    assert_exactly_once(dir.path(), 10, "one daemon, one refused --once");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("out/_checkpoints"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "the journals are the operator's");
+    }
+}

@@ -256,6 +256,14 @@ pub(crate) struct Output {
     withheld: Vec<Withheld>,
 }
 
+impl Output {
+    /// Removes the finished files of work that will not be committed (best effort).
+    pub(crate) fn discard(&self, storage: &Storage) {
+        let _ = discard(storage, &self.data);
+        let _ = discard(storage, &self.quarantine);
+    }
+}
+
 enum DataWriter {
     Access(PartitionWriter<AccessBuilder>),
     Session(PartitionWriter<SessionBuilder>),

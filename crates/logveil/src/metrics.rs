@@ -58,30 +58,73 @@ pub fn serve(
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                // One short request at a time: scrapes and probes are small and rare.
-                let _ = answer(conn, &served);
+            // A thread per connection (at most a few at once), each with a deadline, so that
+            // a slow or idle client never holds up the probes.
+            let busy = Arc::new(AtomicUsize::new(0));
+            for conn in listener.incoming() {
+                let conn = match conn {
+                    Ok(c) => c,
+                    Err(_) => {
+                        // E.g. out of file descriptors: do not spin.
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                if busy.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    continue; // dropped: the client retries
+                }
+                busy.fetch_add(1, Ordering::Relaxed);
+                let (ep, done) = (served.clone(), busy.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-conn".into())
+                    .spawn(move || {
+                        let _ = answer(conn, &ep);
+                        done.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if spawned.is_err() {
+                    // The closure, and its decrement, went with the failed spawn.
+                    busy.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         })
         .context("starting the metrics thread")?;
     Ok((bound, ep))
 }
 
+/// Connections answered at once.
+const MAX_CONNECTIONS: usize = 8;
+
 fn answer(mut conn: TcpStream, ep: &Endpoint) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    // The whole request must arrive within this.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut req = Vec::with_capacity(512);
     let mut buf = [0u8; 512];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
+    // The request line is all that matters: read until its end.
+    while !req.contains(&b'\n') && req.len() < 8192 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        conn.set_read_timeout(Some(left))?;
         let n = conn.read(&mut buf)?;
         if n == 0 {
             break;
         }
         req.extend_from_slice(&buf[..n]);
     }
-    let line = req.split(|b| *b == b'\r').next().unwrap_or(&[]);
+    let line = req
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap_or(&[])
+        .strip_suffix(b"\r")
+        .unwrap_or_else(|| req.split(|b| *b == b'\n').next().unwrap_or(&[]));
     let mut parts = line.split(|b| *b == b' ');
-    let (method, path) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
+    let method = parts.next().unwrap_or(&[]);
+    let target = parts.next().unwrap_or(&[]);
+    let path = target.split(|b| *b == b'?').next().unwrap_or(&[]);
+    let head = method == b"HEAD";
+    let method: &[u8] = if head { b"GET" } else { method };
     let (status, ctype, body) = match (method, path) {
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", ep.handle.render()),
         (b"GET", b"/health") => ("200 OK", "text/plain", "ok\n".to_string()),
@@ -105,8 +148,9 @@ fn answer(mut conn: TcpStream, ep: &Endpoint) -> std::io::Result<()> {
     };
     write!(
         conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        if head { "" } else { body.as_str() }
     )
 }
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use logveil_sink::RunInfo;
-use logveil_sink::journal::Journal;
+use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
+use logveil_sink::storage::Locked;
 use logveil_source::follow::{FilePosition, FollowOptions, Follower};
 use serde_json::{Value, json};
 
@@ -90,6 +91,20 @@ fn run_info(ctx: &RunContext) -> RunInfo {
 
 /// Follows one source until stopped; returns its counts.
 pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<Counts> {
+    // One process per source journal: two would read the same lines and overwrite each
+    // other's positions.
+    let _lock = match ctx
+        .storage
+        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
+        .context("locking the source's journal")?
+    {
+        Locked::Busy => anyhow::bail!(
+            "another logveil process is following this source into {} (its journal is locked); stop it first, or give this pipeline's source another name",
+            ctx.storage.label()
+        ),
+        Locked::Held(f) => Some(f),
+        Locked::NotLocal => None,
+    };
     let mut journal =
         Journal::open(ctx.storage.clone(), &job.name).context("opening the source's journal")?;
     let recovered = journal
@@ -107,9 +122,21 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
         )
         .context("completing the commit an earlier run left pending")?;
     if let Some(e) = recovered.epoch {
+        let refused: u64 = recovered
+            .reports
+            .iter()
+            .flat_map(|(_, r)| r.expired.iter().map(|(_, rows)| rows))
+            .sum();
         eprintln!(
-            "logveil: source {}: completed epoch {e}, left pending by an earlier run",
-            job.name
+            "logveil: source {}: completed epoch {e}, left pending by an earlier run{}",
+            job.name,
+            if refused > 0 {
+                format!(
+                    "; {refused} of its rows were in partitions that have expired or are being swept since, and were dropped"
+                )
+            } else {
+                String::new()
+            }
         );
     }
     let patterns: Vec<String> = job.inputs.iter().map(|i| i.name()).collect();
@@ -187,16 +214,42 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                     break false;
                 }
                 if idle > 0 {
-                    std::thread::sleep(opts.poll_interval);
+                    // In slices, so that a stop is noticed soon even with a long interval.
+                    let until = Instant::now() + opts.poll_interval;
+                    while Instant::now() < until && !opts.stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(
+                            until
+                                .saturating_duration_since(Instant::now())
+                                .min(Duration::from_millis(100)),
+                        );
+                    }
                 }
             };
             drop(tx);
-            let mut results = Vec::with_capacity(threads);
-            for w in workers {
-                results.push(
+            // Every worker is joined before an error is returned, so that none is left
+            // writing; the files of an epoch that fails are never recorded.
+            let joined: Vec<Result<_>> = workers
+                .into_iter()
+                .map(|w| {
                     w.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))?,
-                );
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
+                })
+                .collect();
+            let mut results = Vec::with_capacity(threads);
+            let mut first_err = None;
+            for r in joined {
+                match r {
+                    Ok(o) => results.push(o),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                for (_, out) in &results {
+                    out.discard(&ctx.storage);
+                }
+                return Err(e);
             }
             Ok((finished, results))
         })?;

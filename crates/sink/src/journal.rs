@@ -118,7 +118,7 @@ impl Journal {
     /// is an error: resuming from a wrong position would lose or repeat lines.
     pub fn open(storage: Storage, source: &str) -> Result<Journal> {
         let path = Path::from(format!("{CHECKPOINTS_DIR}/{source}.json"));
-        let state = match storage.get(&path)? {
+        let state: JournalState = match storage.get(&path)? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::BadJournal {
                 path: path.to_string(),
                 what: format!(
@@ -136,6 +136,24 @@ impl Journal {
                 pending: None,
             },
         };
+        if state.format != "logveil-journal" || state.version != 1 || state.source != source {
+            return Err(SinkError::BadJournal {
+                path: path.to_string(),
+                what: format!(
+                    "it is the journal of source {:?} ({} version {}), not of source {source:?} in this format (logveil-journal version 1); move it back where it belongs",
+                    state.source, state.format, state.version
+                ),
+            });
+        }
+        // The journal identifies files by a hash of their first line (raw input): keep the
+        // directory to the user logveil runs as.
+        #[cfg(unix)]
+        if let Some(root) = storage.local_root() {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = root.join(CHECKPOINTS_DIR);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
         Ok(Journal {
             storage,
             path,

@@ -42,9 +42,9 @@ pub struct FollowOptions {
     pub max_line: usize,
     /// Bytes of the first line that make the fingerprint.
     pub fingerprint_bytes: usize,
-    /// Polls a file is still read after its name disappeared (a writer may append to a
+    /// How long a file is still read after its name disappeared (a writer may append to a
     /// renamed file until it reopens its log).
-    pub drain_polls: u32,
+    pub drain_after: std::time::Duration,
     /// The position of a file no pattern has matched for this long (in one process) is
     /// forgotten, so that positions do not pile up as rotated files are deleted.
     pub forget_after: std::time::Duration,
@@ -56,7 +56,7 @@ impl Default for FollowOptions {
             chunk_size: 1 << 20,
             max_line: 64 * 1024,
             fingerprint_bytes: 1024,
-            drain_polls: 3,
+            drain_after: std::time::Duration::from_secs(2),
             forget_after: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -80,8 +80,8 @@ struct Tracked {
     /// Source bytes read past `offset`: the held partial line, or the over-long line being
     /// skipped (of which `partial` keeps the first `max_line` bytes).
     pending: u64,
-    /// Polls in a row that found the file at its end and its name gone.
-    gone_polls: u32,
+    /// Since when the file has been at its end with its name gone.
+    gone_since: Option<std::time::Instant>,
 }
 
 /// Follows the files matching some glob patterns.
@@ -100,6 +100,8 @@ pub struct Follower {
     complete: BTreeSet<String>,
     /// Since when a known position's file has not been matched (this process).
     unseen_since: BTreeMap<String, std::time::Instant>,
+    /// Which file a poll reads first (rotates).
+    turn: usize,
 }
 
 /// What tells that a name still holds the same, unchanged file.
@@ -239,6 +241,7 @@ impl Follower {
             ids: BTreeMap::new(),
             complete: BTreeSet::new(),
             unseen_since: BTreeMap::new(),
+            turn: 0,
         }
     }
 
@@ -342,9 +345,23 @@ impl Follower {
             }
         }
         self.forget(&seen);
+        // Names not matched any more need no cached fingerprint.
+        let matched: BTreeSet<&PathBuf> = seen.values().map(|(p, _)| p).collect();
+        self.ids.retain(|p, _| matched.contains(p));
         let mut chunks = Vec::new();
-        let fps: Vec<String> = self.tracked.keys().cloned().collect();
+        // A poll reads at most a few chunks in all, starting with a different file each time,
+        // so that memory stays bounded however many files match.
+        let mut budget = self.opts.chunk_size.saturating_mul(4);
+        let mut fps: Vec<String> = self.tracked.keys().cloned().collect();
+        if !fps.is_empty() {
+            let start = self.turn % fps.len();
+            fps.rotate_left(start);
+            self.turn = self.turn.wrapping_add(1);
+        }
         for fp in fps {
+            if budget == 0 {
+                break;
+            }
             // Whether the open file still has a name of its kind (a plain file whose only
             // name left is a compressed copy is on its way out).
             let named = match (seen.get(&fp), self.tracked.get(&fp)) {
@@ -352,7 +369,11 @@ impl Follower {
                 _ => false,
             };
             match self.read_file(&fp, named) {
-                Ok(mut c) => chunks.append(&mut c),
+                Ok(mut c) => {
+                    let read: usize = c.iter().map(|c| c.data.len()).sum();
+                    budget = budget.saturating_sub(read);
+                    chunks.append(&mut c);
+                }
                 Err(e) => {
                     errors.push(e);
                     self.tracked.remove(&fp);
@@ -389,7 +410,7 @@ impl Follower {
 
     fn track(&mut self, path: &Path, fp: &str, gz: bool) -> Result<(), SourceError> {
         let (mut reader, file) = open_reader(path, gz).map_err(|e| open_err(path, e))?;
-        let (offset, line) = match self.positions.get(fp) {
+        let (mut offset, mut line) = match self.positions.get(fp) {
             Some(p) => (p.offset, p.line),
             None => (0, 0),
         };
@@ -398,8 +419,9 @@ impl Follower {
                 Some(f) => {
                     let len = f.metadata().map_err(|e| open_err(path, e))?.len();
                     if len < offset {
-                        // Shorter than what was read of it: not the same file after all.
-                        return Ok(());
+                        // Shorter than what was read of it: not that file after all (its first
+                        // line is the same, e.g. truncated and written again): read it whole.
+                        (offset, line) = (0, 0);
                     }
                     let mut f2 = f.try_clone().map_err(|e| open_err(path, e))?;
                     f2.seek(SeekFrom::Start(offset))
@@ -410,6 +432,9 @@ impl Follower {
                     let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())
                         .map_err(|e| open_err(path, e))?;
                     if skipped < offset {
+                        // A compressed file shorter than the position holds nothing new:
+                        // do not decompress it again at every poll.
+                        self.complete.insert(fp.to_string());
                         return Ok(());
                     }
                 }
@@ -439,7 +464,7 @@ impl Follower {
                 partial: Vec::new(),
                 skipping: false,
                 pending: 0,
-                gone_polls: 0,
+                gone_since: None,
             },
         );
         Ok(())
@@ -486,8 +511,15 @@ impl Follower {
         // A compressed file is complete; a plain one is finished once its name is gone (and
         // stayed gone for a few polls: a writer may still append to a renamed file).
         let gone = !t.gz && !named;
-        t.gone_polls = if gone && at_eof { t.gone_polls + 1 } else { 0 };
-        let finished = at_eof && (t.gz || t.gone_polls >= opts.drain_polls);
+        if gone && at_eof {
+            t.gone_since.get_or_insert_with(std::time::Instant::now);
+        } else {
+            t.gone_since = None;
+        }
+        let drained = t
+            .gone_since
+            .is_some_and(|s| s.elapsed() >= opts.drain_after);
+        let finished = at_eof && (t.gz || drained);
         if let Some(c) = cut(t, &buf, finished, &opts) {
             chunks.push(c);
         }
