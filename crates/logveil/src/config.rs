@@ -349,6 +349,19 @@ impl Pipeline {
                         s.name
                     );
                 }
+                if s.follow {
+                    for p in &s.paths {
+                        if let Err(e) = glob::Pattern::new(&p.to_string_lossy()) {
+                            bail!(
+                                "source {}: path {:?} is not a valid glob pattern: {} (at character {})",
+                                s.name,
+                                p.display().to_string(),
+                                e.msg,
+                                e.pos
+                            );
+                        }
+                    }
+                }
                 if s.follow && inputs.iter().any(|i| matches!(i, Input::Stdin)) {
                     bail!("source {}: stdin cannot be followed; remove `follow` or the \"-\" path", s.name);
                 }

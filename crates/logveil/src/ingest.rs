@@ -1002,7 +1002,7 @@ pub(crate) fn commit_results(
             )
             .collect();
         e.journal
-            .begin(e.epoch, e.position.clone(), &files)
+            .begin(e.epoch, e.position.clone(), &files, &run)
             .context("recording the commit in the source's journal")?;
     }
     // Each dataset's files enter their partitions under the dataset's lock; a partition that

@@ -42,11 +42,22 @@ pub struct JournalFile {
     /// Where the complete file waits (local disk), if anywhere.
     pub staged: Option<String>,
     pub dest: String,
+    /// The run that wrote the file and the key of its partition, as its manifest entry must
+    /// say even when another run completes the commit.
+    #[serde(default)]
+    pub run_id: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub dev_key: bool,
 }
 
 impl JournalFile {
-    fn of(dataset: &str, f: &WrittenFile) -> JournalFile {
+    fn of(dataset: &str, f: &WrittenFile, run: &RunInfo) -> JournalFile {
         JournalFile {
+            run_id: run.run_id.clone(),
+            key_id: run.key_id_at(f.partition.start_micros()),
+            dev_key: run.dev_key,
             dataset: dataset.to_string(),
             partition: f.partition.0,
             name: f.name.clone(),
@@ -182,15 +193,37 @@ impl Journal {
         let Some(p) = self.state.pending.clone() else {
             return Ok(Recovered::default());
         };
-        let mut by_dataset: Vec<(String, Vec<WrittenFile>)> = Vec::new();
+        // Files are recorded as the run that wrote them would have: its run id, key id and
+        // development-key flag (the recovering run may use other keys).
+        type Group = (String, String, Option<String>, bool);
+        let mut groups: Vec<(Group, Vec<WrittenFile>)> = Vec::new();
         for f in &p.files {
-            match by_dataset.iter_mut().find(|(d, _)| *d == f.dataset) {
+            let g = (
+                f.dataset.clone(),
+                f.run_id.clone(),
+                f.key_id.clone(),
+                f.dev_key,
+            );
+            match groups.iter_mut().find(|(k, _)| *k == g) {
                 Some((_, v)) => v.push(f.written()),
-                None => by_dataset.push((f.dataset.clone(), vec![f.written()])),
+                None => groups.push((g, vec![f.written()])),
             }
         }
         let mut reports = Vec::new();
-        for (dataset, files) in by_dataset {
+        for ((dataset, run_id, key_id, dev_key), files) in groups {
+            let writer = RunInfo {
+                run_id: if run_id.is_empty() {
+                    run.run_id.clone()
+                } else {
+                    run_id
+                },
+                key_epochs: match key_id {
+                    Some(k) => vec![(i64::MIN, k)],
+                    None => run.key_epochs.clone(),
+                },
+                dev_key,
+                now_micros: run.now_micros,
+            };
             let Some(s) = spec(&dataset) else {
                 return Err(SinkError::BadJournal {
                     path: self.path.to_string(),
@@ -199,7 +232,10 @@ impl Journal {
                     ),
                 });
             };
-            reports.push((dataset, commit_recorded(&self.storage, &s, &files, run)?));
+            reports.push((
+                dataset,
+                commit_recorded(&self.storage, &s, &files, &writer)?,
+            ));
         }
         self.finish(p.epoch, p.position)?;
         Ok(Recovered {
@@ -215,11 +251,15 @@ impl Journal {
         epoch: u64,
         position: Value,
         files: &[(&str, &WrittenFile)],
+        run: &RunInfo,
     ) -> Result<()> {
         self.state.pending = Some(PendingEpoch {
             epoch,
             position,
-            files: files.iter().map(|(d, f)| JournalFile::of(d, f)).collect(),
+            files: files
+                .iter()
+                .map(|(d, f)| JournalFile::of(d, f, run))
+                .collect(),
         });
         self.save()
     }

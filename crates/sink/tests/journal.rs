@@ -60,7 +60,7 @@ fn a_pending_epoch_is_completed_once_whatever_was_done() {
         let files = w.finish().unwrap();
         let mut j = Journal::open(storage.clone(), "src").unwrap();
         let pairs: Vec<(&str, _)> = files.iter().map(|f| ("access", f)).collect();
-        j.begin(1, json!({"offset": 123}), &pairs).unwrap();
+        j.begin(1, json!({"offset": 123}), &pairs, &run).unwrap();
         if done == 1 {
             commit(&storage, &spec, &files, &run).unwrap();
         }
@@ -68,8 +68,15 @@ fn a_pending_epoch_is_completed_once_whatever_was_done() {
         // Restart.
         let mut j = Journal::open(storage.clone(), "src").unwrap();
         assert!(j.state().pending.is_some());
+        // Completed by a run with other keys: the entries still say who wrote the files.
+        let other = RunInfo {
+            run_id: "other".into(),
+            key_epochs: vec![(i64::MIN, "k-other".into())],
+            dev_key: true,
+            now_micros: h10,
+        };
         let r = j
-            .recover(|d| (d == "access").then(|| spec.clone()), &run)
+            .recover(|d| (d == "access").then(|| spec.clone()), &other)
             .unwrap();
         assert_eq!(r.epoch, Some(1));
         assert_eq!(j.state().epoch, 1);
@@ -85,6 +92,12 @@ fn a_pending_epoch_is_completed_once_whatever_was_done() {
         )
         .unwrap();
         assert_eq!((m.rows, m.files.len()), (5, 1), "done={done}");
+        let f = &m.files[0];
+        assert_eq!(
+            (f.run_id.as_str(), f.key_ids.clone(), f.dev_key),
+            ("r", vec!["k".to_string()], false),
+            "done={done}"
+        );
         // Recovering again changes nothing.
         let mut j = Journal::open(storage.clone(), "src").unwrap();
         assert!(j.state().pending.is_none());

@@ -318,6 +318,8 @@ impl Follower {
                     }
                 }
                 Ok(None) => {}
+                // Deleted between the listing and now: nothing to say.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => errors.push(open_err(&path, e)),
             }
         }
