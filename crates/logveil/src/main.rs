@@ -451,6 +451,9 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if jobs.iter().any(|j| j.follow) {
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            // A second signal while stopping exits at once (safe: commits are journaled).
+            signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+                .context("installing the SIGTERM/SIGINT handlers")?;
             signal_hook::flag::register(sig, stop.clone())
                 .context("installing the SIGTERM/SIGINT handlers")?;
         }
