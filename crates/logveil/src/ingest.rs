@@ -911,6 +911,26 @@ pub fn run_job(ctx: &RunContext, job: &Job) -> Result<Counts> {
     commit_results(ctx, job, results, None)
 }
 
+/// What a commit records about the run: its id, key epochs, development key, and the clock
+/// expiry is judged by (the commit's time, unless the run's clock is fixed).
+pub(crate) fn run_info(ctx: &RunContext) -> RunInfo {
+    RunInfo {
+        run_id: ctx.run_id.clone(),
+        key_epochs: ctx
+            .ring
+            .epochs()
+            .into_iter()
+            .map(|e| (e.from, e.key_id))
+            .collect(),
+        dev_key: ctx.ring.is_development(),
+        now_micros: if ctx.clock_fixed {
+            ctx.now_micros
+        } else {
+            ctx.now_micros.max(crate::now_micros())
+        },
+    }
+}
+
 /// One commit epoch of a resumable source: its journal, the epoch number and the source
 /// position after the epoch's lines.
 pub(crate) struct Epoch<'j> {
@@ -976,21 +996,7 @@ pub(crate) fn commit_results(
         }
         counts.withheld.extend(withheld);
     }
-    let run = RunInfo {
-        run_id: ctx.run_id.clone(),
-        key_epochs: ctx
-            .ring
-            .epochs()
-            .into_iter()
-            .map(|e| (e.from, e.key_id))
-            .collect(),
-        dev_key: ctx.ring.is_development(),
-        now_micros: if ctx.clock_fixed {
-            ctx.now_micros
-        } else {
-            ctx.now_micros.max(crate::now_micros())
-        },
-    };
+    let run = run_info(ctx);
     if let Some(e) = epoch.as_mut() {
         let files: Vec<(&str, &WrittenFile)> = data
             .iter()

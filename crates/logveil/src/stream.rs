@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use logveil_sink::RunInfo;
 use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
 use logveil_sink::storage::Locked;
 use logveil_source::follow::{FilePosition, FollowOptions, Follower};
 use serde_json::{Value, json};
 
-use crate::ingest::{Counts, Epoch, Job, RunContext, Worker, commit_results, note_progress};
+use crate::ingest::{
+    Counts, Epoch, Job, RunContext, Worker, commit_results, note_progress, run_info,
+};
 
 /// How followed sources run.
 #[derive(Clone, Debug)]
@@ -69,24 +70,6 @@ fn positions_of(v: &Value) -> Result<Vec<FilePosition>> {
         })
         .collect::<Option<Vec<_>>>()
         .context("the source's journal holds a position that is not a file position")
-}
-
-fn run_info(ctx: &RunContext) -> RunInfo {
-    RunInfo {
-        run_id: ctx.run_id.clone(),
-        key_epochs: ctx
-            .ring
-            .epochs()
-            .into_iter()
-            .map(|e| (e.from, e.key_id))
-            .collect(),
-        dev_key: ctx.ring.is_development(),
-        now_micros: if ctx.clock_fixed {
-            ctx.now_micros
-        } else {
-            ctx.now_micros.max(crate::now_micros())
-        },
-    }
 }
 
 /// Follows one source until stopped; returns its counts.

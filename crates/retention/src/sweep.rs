@@ -439,6 +439,17 @@ struct Run<'r> {
 }
 
 impl Run<'_> {
+    /// Reports directories that are not partitions (left as they are).
+    fn odd(&mut self, paths: Vec<String>, what: &str) {
+        for path in paths {
+            self.report.problems.push(Problem {
+                path,
+                what: what.to_string(),
+                needs_attention: true,
+            });
+        }
+    }
+
     /// Records a failure that leaves something as it is; the sweep goes on.
     fn attention(&mut self, path: String, e: impl std::fmt::Display) {
         self.report.problems.push(Problem {
@@ -628,13 +639,7 @@ impl<'a> Sweeper<'a> {
                     continue;
                 }
             };
-            for p in odd {
-                run.report.problems.push(Problem {
-                    path: p,
-                    what: "not a day partition (dt=YYYY-MM-DD); left as it is".into(),
-                    needs_attention: true,
-                });
-            }
+            run.odd(odd, "not a day partition (dt=YYYY-MM-DD); left as it is");
             for (dt, first) in days {
                 if first.start_micros() + MICROS_PER_HOUR + floor > run.opts.now {
                     break; // this day and every later one are too young
@@ -646,13 +651,10 @@ impl<'a> Sweeper<'a> {
                         continue;
                     }
                 };
-                for p in odd {
-                    run.report.problems.push(Problem {
-                        path: p,
-                        what: "not an hour partition (hour=00 … hour=23); left as it is".into(),
-                        needs_attention: true,
-                    });
-                }
+                run.odd(
+                    odd,
+                    "not an hour partition (hour=00 … hour=23); left as it is",
+                );
                 for key in keys {
                     if key.end_micros() + floor > run.opts.now {
                         break;
