@@ -188,6 +188,9 @@ pub struct SourceConf {
     /// once; `logveil run` then runs until stopped.
     #[serde(default)]
     pub follow: bool,
+    /// Followed sources: lines that identify a file (default 1; more when every file begins
+    /// with the same header lines).
+    pub fingerprint_lines: Option<usize>,
 }
 
 impl SourceConf {
@@ -389,6 +392,7 @@ impl Pipeline {
                     dataset: self.dataset(&name, kind),
                     inputs,
                     follow: s.follow,
+                    fingerprint_lines: s.fingerprint_lines.unwrap_or(1).clamp(1, 64),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

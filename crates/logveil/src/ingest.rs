@@ -157,6 +157,8 @@ pub struct Job {
     pub inputs: Vec<Input>,
     /// Follow the inputs (glob patterns) as they grow (`stream.rs`) instead of reading once.
     pub follow: bool,
+    /// Followed inputs: lines that identify a file.
+    pub fingerprint_lines: usize,
 }
 
 /// Settings shared by all jobs of a run.

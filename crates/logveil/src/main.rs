@@ -380,6 +380,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         dataset,
         inputs,
         follow: false,
+        fingerprint_lines: 1,
     };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)

@@ -126,6 +126,7 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
     let fopts = FollowOptions {
         chunk_size: ctx.opts.chunk_bytes,
         max_line: ctx.opts.max_line_bytes,
+        fingerprint_lines: job.fingerprint_lines,
         ..FollowOptions::default()
     };
     let mut follower = Follower::new(patterns, fopts, positions_of(&journal.state().position)?);

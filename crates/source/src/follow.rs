@@ -2,8 +2,9 @@
 //! on every poll, new bytes are cut into [`Chunk`]s of whole lines, and a partial last line is
 //! held until its newline arrives.
 //!
-//! A file is identified by a **fingerprint of its content**: BLAKE3 of its first line (at most
-//! [`FollowOptions::fingerprint_bytes`], after gzip decompression), not by its path or inode.
+//! A file is identified by a **fingerprint of its content**: BLAKE3 of its first line (or first
+//! [`FollowOptions::fingerprint_lines`] lines; at most [`FollowOptions::fingerprint_bytes`],
+//! after gzip decompression), not by its path or inode.
 //! So a file renamed by rotation, the copy made by copy-truncate and a rotated file compressed
 //! with gzip are all the file already read: reading goes on at its [`FilePosition`] instead of
 //! starting over, and no line is read twice. A file is not read before its first line is
@@ -40,8 +41,12 @@ pub struct FollowOptions {
     pub chunk_size: usize,
     /// Longest line kept whole; longer ones are cut and flagged, like [`crate::Chunker`].
     pub max_line: usize,
-    /// Bytes of the first line that make the fingerprint.
+    /// Bytes of the first lines that make the fingerprint, at most.
     pub fingerprint_bytes: usize,
+    /// Lines that make the fingerprint: more than 1 for files that all begin with the same
+    /// header (W3C/IIS `#Software:`, `#Fields:` lines, a banner). A file is read once it has
+    /// that many complete lines.
+    pub fingerprint_lines: usize,
     /// How long a file is still read after its name disappeared (a writer may append to a
     /// renamed file until it reopens its log).
     pub drain_after: std::time::Duration,
@@ -56,6 +61,7 @@ impl Default for FollowOptions {
             chunk_size: 1 << 20,
             max_line: 64 * 1024,
             fingerprint_bytes: 1024,
+            fingerprint_lines: 1,
             drain_after: std::time::Duration::from_secs(2),
             forget_after: std::time::Duration::from_secs(7 * 24 * 3600),
         }
@@ -156,8 +162,23 @@ fn open_reader(path: &Path, gz: bool) -> io::Result<(Box<dyn Read + Send>, Optio
     }
 }
 
-/// The fingerprint of the file at `path`, or `None` while its first line is incomplete.
-fn fingerprint(path: &Path, limit: usize) -> io::Result<Option<(String, bool)>> {
+/// The part of a file's beginning that identifies it: its first `lines` lines (without the
+/// last newline), at most `limit` bytes; `None` while they are incomplete.
+fn identity(head: &[u8], lines: usize, limit: usize) -> Option<&[u8]> {
+    let mut from = 0;
+    for _ in 0..lines.max(1) {
+        match memchr::memchr(b'\n', &head[from..]) {
+            Some(i) if from + i < limit => from += i + 1,
+            Some(_) => return Some(&head[..limit]),
+            None => return (head.len() >= limit).then(|| &head[..limit]),
+        }
+    }
+    Some(&head[..from - 1])
+}
+
+/// The fingerprint of the file at `path`, or `None` while its identifying lines are
+/// incomplete.
+fn fingerprint(path: &Path, lines: usize, limit: usize) -> io::Result<Option<(String, bool)>> {
     let gz = is_gzip(path)?;
     let (mut r, _) = open_reader(path, gz)?;
     let mut head = Vec::with_capacity(limit);
@@ -177,21 +198,16 @@ fn fingerprint(path: &Path, limit: usize) -> io::Result<Option<(String, bool)>> 
             break;
         }
         head.extend_from_slice(&buf[..n]);
-        if memchr::memchr(b'\n', &head).is_some() {
+        if identity(&head, lines, limit).is_some() {
             break;
         }
     }
-    let first = match memchr::memchr(b'\n', &head) {
-        Some(i) => &head[..i],
-        None if head.len() >= limit => &head[..limit],
-        None => return Ok(None),
-    };
-    Ok(Some((fingerprint_of(first), gz)))
+    Ok(identity(&head, lines, limit).map(|id| (fingerprint_of(id), gz)))
 }
 
 /// Whether the open file still has the fingerprint `fp` (read without moving its cursor).
 #[cfg(unix)]
-fn still_starts_with(f: &File, fp: &str, limit: usize) -> bool {
+fn still_starts_with(f: &File, fp: &str, lines: usize, limit: usize) -> bool {
     use std::os::unix::fs::FileExt;
     let mut head = vec![0u8; limit];
     let mut got = 0;
@@ -201,20 +217,18 @@ fn still_starts_with(f: &File, fp: &str, limit: usize) -> bool {
             Ok(n) => got += n,
             Err(_) => return true, // cannot tell: keep reading
         }
-        if memchr::memchr(b'\n', &head[..got]).is_some() {
+        if identity(&head[..got], lines, limit).is_some() {
             break;
         }
     }
-    let first = match memchr::memchr(b'\n', &head[..got]) {
-        Some(i) => &head[..i],
-        None if got >= limit => &head[..limit],
-        None => return false, // shorter than its first line was: replaced
-    };
-    fingerprint_of(first) == fp
+    match identity(&head[..got], lines, limit) {
+        Some(id) => fingerprint_of(id) == fp,
+        None => false, // shorter than its identifying lines were: replaced
+    }
 }
 
 #[cfg(not(unix))]
-fn still_starts_with(_: &File, _: &str, _: usize) -> bool {
+fn still_starts_with(_: &File, _: &str, _: usize, _: usize) -> bool {
     true
 }
 
@@ -275,7 +289,11 @@ impl Follower {
         {
             return Ok(Some((fp.clone(), *gz)));
         }
-        let found = fingerprint(path, self.opts.fingerprint_bytes)?;
+        let found = fingerprint(
+            path,
+            self.opts.fingerprint_lines,
+            self.opts.fingerprint_bytes,
+        )?;
         match &found {
             Some((fp, gz)) => {
                 self.ids
@@ -481,7 +499,7 @@ impl Follower {
         // were written after the truncation) no longer starts with the line it started with.
         if let Some(f) = &t.file
             && (f.metadata().is_ok_and(|m| m.len() < t.offset + t.pending)
-                || !still_starts_with(f, fp, opts.fingerprint_bytes))
+                || !still_starts_with(f, fp, opts.fingerprint_lines, opts.fingerprint_bytes))
         {
             self.retired.insert(fp.to_string());
             self.tracked.remove(fp);

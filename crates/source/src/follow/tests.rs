@@ -338,3 +338,27 @@ fn positions_of_files_gone_for_long_are_forgotten() {
     drain(&mut f);
     assert!(f.positions().is_empty());
 }
+
+#[test]
+fn files_beginning_with_the_same_header_are_told_apart_by_more_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a.log");
+    let b = d.path().join("b.log");
+    let header = "#Software: Example HTTP Server 10.0\n#Fields: date time c-ip\n";
+    append(&a, &format!("{header}2026-11-27 00:00:01 a\n"));
+    append(&b, &format!("{header}2026-11-27 00:00:02 b\n"));
+    let glob = d.path().join("*.log").display().to_string();
+    // One line: both files begin with it, they are taken for one.
+    let mut f = Follower::new(vec![glob.clone()], opts(), vec![]);
+    assert_eq!(drain(&mut f).len(), 3);
+    // Three lines: two files.
+    let o = FollowOptions {
+        fingerprint_lines: 3,
+        fingerprint_bytes: 1024,
+        ..opts()
+    };
+    let mut f = Follower::new(vec![glob], o, vec![]);
+    let got = drain(&mut f);
+    assert_eq!(got.len(), 6);
+    assert_eq!(f.positions().len(), 2);
+}
