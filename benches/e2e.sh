@@ -33,21 +33,7 @@ bytes=$(stat -c %s "$input")
 echo "input: $lines lines, $(python3 -c "print(round($bytes/1e6, 1))") MB ($input)"
 echo "machine: $(nproc) cores, $(uname -m)"
 
-measure() { # name, lines, bytes, command...
-  local name=$1 n=$2 size=$3; shift 3
-  local best="" rss=0
-  for _ in $(seq "$runs"); do
-    rm -rf "$work/out"
-    if ! /usr/bin/time -f "%e %M" -o "$work/time.raw" "$@" >/dev/null 2>"$work/stderr.$name"; then
-      echo "$name failed:"; cat "$work/stderr.$name"; exit 1
-    fi
-    read -r secs kb < "$work/time.raw"
-    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $secs < $best else 1)"; then best=$secs; rss=$kb; fi
-  done
-  python3 -c "
-s=$best; print(f'{\"$name\":<28} {s:7.2f} s  {$n/s/1e6:6.3f} M lines/s  {$size/1e6/s:7.1f} MB/s  max RSS {$rss/1024:6.0f} MB')"
-  echo "$best" > "$work/time.$name"
-}
+. benches/measure.sh
 
 measure logveil_1_thread "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"
 measure logveil_all_cores "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 0 --out "$work/out" "$input"

@@ -45,26 +45,12 @@ EOF
   echo "$work/p$1.toml"
 }
 
-measure() { # name, command...
-  local name=$1; shift
-  local best="" rss=0
-  for _ in $(seq "$runs"); do
-    rm -rf "$work/out"
-    if ! /usr/bin/time -f "%e %M" -o "$work/time.raw" "$@" >/dev/null 2>"$work/stderr.$name"; then
-      echo "$name failed:"; cat "$work/stderr.$name"; exit 1
-    fi
-    read -r secs kb < "$work/time.raw"
-    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $secs < $best else 1)"; then best=$secs; rss=$kb; fi
-  done
-  python3 -c "
-s=$best; print(f'{\"$name\":<24} {s:7.2f} s  {$lines/s/1e6:6.3f} M lines/s  {$bytes/1e6/s:7.1f} MB/s  max RSS {$rss/1024:6.0f} MB')"
-  echo "$best" > "$work/time.$name"
-}
+. benches/measure.sh
 
-measure ingest_1_thread "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"
-measure run_follow_1_thread "$bin" run --once --no-progress "$(pipeline 1)"
-measure ingest_all_cores "$bin" ingest --format combined --dev-key --no-progress --threads 0 --out "$work/out" "$input"
-measure run_follow_all_cores "$bin" run --once --no-progress "$(pipeline 0)"
+measure ingest_1_thread "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"
+measure run_follow_1_thread "$lines" "$bytes" "$bin" run --once --no-progress "$(pipeline 1)"
+measure ingest_all_cores "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 0 --out "$work/out" "$input"
+measure run_follow_all_cores "$lines" "$bytes" "$bin" run --once --no-progress "$(pipeline 0)"
 python3 - "$work" <<'PY'
 import sys
 w = sys.argv[1]
