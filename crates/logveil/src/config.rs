@@ -17,7 +17,9 @@ use logveil_source::Input;
 use serde::Deserialize;
 
 use crate::ingest::{Format, Job};
+use crate::listen::{HttpListen, Listen};
 use crate::sources::{MappingConf, SourceSettings};
+use std::net::SocketAddr;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +163,35 @@ pub struct Runtime {
     /// Address of the metrics endpoint (`/metrics`, `/health`, `/ready`), e.g.
     /// "127.0.0.1:9598"; none when absent.
     pub metrics_address: Option<String>,
+    /// Network sources: directory of their spools (default `<output root>/_spool`).
+    pub spool_dir: Option<PathBuf>,
+    /// Network sources: bytes a spool may hold that are not committed yet before the source
+    /// pushes back (HTTP 503, syslog TCP stops reading, UDP drops). Default 256 MiB.
+    pub max_spool_bytes: Option<u64>,
+}
+
+/// `[sources.http]`: accept NDJSON batches over HTTP.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConf {
+    /// Address to listen on, e.g. "127.0.0.1:8687".
+    pub address: String,
+    /// Path batches are posted to (default "/v1/events").
+    pub path: Option<String>,
+    /// Largest request body, after decompression (default 10 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Name of an environment variable holding the bearer token requests must carry.
+    pub token_env: Option<String>,
+}
+
+/// `[sources.syslog]`: accept syslog messages over the network.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConf {
+    /// UDP address to listen on, e.g. "127.0.0.1:5514".
+    pub udp: Option<String>,
+    /// TCP address to listen on (newline or octet-counted framing).
+    pub tcp: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,7 +202,13 @@ pub struct SourceConf {
     pub format: Option<Format>,
     /// Dataset name; defaults by format (access, session, syslog, app, proxy_usage).
     pub dataset: Option<String>,
+    /// Files to read (absent for network sources).
+    #[serde(default)]
     pub paths: Vec<PathBuf>,
+    /// Accept NDJSON batches over HTTP instead of reading files.
+    pub http: Option<HttpConf>,
+    /// Accept syslog over UDP/TCP instead of reading files.
+    pub syslog: Option<SyslogConf>,
     /// Custom access-log layout (nginx `log_format` or Apache `LogFormat`).
     pub log_format: Option<String>,
     /// logfmt/json: service name for the `app` column (default: the source name).
@@ -304,6 +341,82 @@ impl Pipeline {
         Ok(())
     }
 
+    /// What a network source listens on, checked; `None` for a file source.
+    fn listen(&self, s: &SourceConf) -> Result<Option<Listen>> {
+        let addr = |what: &str, a: &str| -> Result<SocketAddr> {
+            a.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "source {}: {what} {a:?} is not an address; write IP:PORT, e.g. \"127.0.0.1:8687\"",
+                    s.name
+                )
+            })
+        };
+        let format = s.format;
+        match (&s.http, &s.syslog) {
+            (Some(_), Some(_)) => bail!(
+                "source {}: has both [sources.http] and [sources.syslog]; make them two sources",
+                s.name
+            ),
+            (Some(h), None) => {
+                if !matches!(
+                    format,
+                    Some(Format::SessionJson | Format::Json | Format::ProxyJson)
+                ) {
+                    bail!(
+                        "source {}: an http source takes NDJSON: set format = \"session-json\", \"json\" or \"proxy-json\"",
+                        s.name
+                    );
+                }
+                let path = h.path.clone().unwrap_or_else(|| "/v1/events".into());
+                if !path.starts_with('/') {
+                    bail!("source {}: http.path must start with '/'", s.name);
+                }
+                let token = match &h.token_env {
+                    None => None,
+                    Some(var) => match std::env::var(var) {
+                        Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+                        _ => bail!(
+                            "source {}: http.token_env names {var:?}, which is not set (or empty); export the token in it",
+                            s.name
+                        ),
+                    },
+                };
+                Ok(Some(Listen::Http(HttpListen {
+                    address: addr("http.address", &h.address)?,
+                    path,
+                    max_body: h.max_body_bytes.unwrap_or(10 << 20).clamp(1024, 1 << 30),
+                    token,
+                })))
+            }
+            (None, Some(y)) => {
+                if !matches!(
+                    format,
+                    Some(Format::Syslog | Format::Rfc5424 | Format::Rfc3164)
+                ) {
+                    bail!(
+                        "source {}: a syslog source needs format = \"syslog\", \"rfc5424\" or \"rfc3164\"",
+                        s.name
+                    );
+                }
+                let udp = y
+                    .udp
+                    .as_deref()
+                    .map(|a| addr("syslog.udp", a))
+                    .transpose()?;
+                let tcp = y
+                    .tcp
+                    .as_deref()
+                    .map(|a| addr("syslog.tcp", a))
+                    .transpose()?;
+                if udp.is_none() && tcp.is_none() {
+                    bail!("source {}: [sources.syslog] needs udp, tcp or both", s.name);
+                }
+                Ok(Some(Listen::Syslog { udp, tcp }))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The jobs of this pipeline, with their parsers resolved (`auto` sources are sniffed
     /// here). Returns notes for the operator (e.g. which format `auto` chose).
     pub fn jobs(&self) -> Result<(Vec<Job>, Vec<String>)> {
@@ -311,14 +424,14 @@ impl Pipeline {
         // A source's name keys its journal (`_checkpoints/<name>.json`) and its file names.
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
-            if s.follow
+            if (s.follow || s.http.is_some() || s.syslog.is_some())
                 && !s
                     .name
                     .bytes()
                     .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(&c))
             {
                 bail!(
-                    "pipeline config {}: source {:?}: a followed source's name names its journal file; use letters, digits, '_', '-' or '.'",
+                    "pipeline config {}: source {:?}: a followed or network source's name names its journal file; use letters, digits, '_', '-' or '.'",
                     self.path.display(),
                     s.name
                 );
@@ -336,9 +449,18 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(index, s)| {
-                if s.paths.is_empty() {
-                    bail!("source {} has no paths", s.name);
+                let listen = self.listen(s)?;
+                if listen.is_some() {
+                    if !s.paths.is_empty() || s.follow {
+                        bail!(
+                            "source {}: a network source (http, syslog) reads no files; remove `paths` and `follow`, or make it two sources",
+                            s.name
+                        );
+                    }
+                } else if s.paths.is_empty() {
+                    bail!("source {} has no paths (or [sources.http] / [sources.syslog] to listen)", s.name);
                 }
+                let follow = s.follow || listen.is_some();
                 let inputs: Vec<Input> = s
                     .paths
                     .iter()
@@ -391,7 +513,8 @@ impl Pipeline {
                     policy: self.policy(&name, kind)?,
                     dataset: self.dataset(&name, kind),
                     inputs,
-                    follow: s.follow,
+                    follow,
+                    listen,
                     fingerprint_lines: s.fingerprint_lines.unwrap_or(1).clamp(1, 64),
                 })
             })

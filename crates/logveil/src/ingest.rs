@@ -159,6 +159,8 @@ pub struct Job {
     pub follow: bool,
     /// Followed inputs: lines that identify a file.
     pub fingerprint_lines: usize,
+    /// Network sources: what they listen on (they read their spool instead of `inputs`).
+    pub listen: Option<crate::listen::Listen>,
 }
 
 /// Settings shared by all jobs of a run.

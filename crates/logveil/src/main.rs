@@ -10,6 +10,7 @@ mod config;
 mod generate;
 mod ingest;
 mod keys_cmd;
+mod listen;
 mod metrics;
 mod retention_cmd;
 mod sources;
@@ -381,6 +382,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         inputs,
         follow: false,
         fingerprint_lines: 1,
+        listen: None,
     };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)
@@ -478,6 +480,13 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         once: a.once,
         stop,
         metrics,
+        drain_timeout: std::time::Duration::from_secs(30),
+        spool_dir: p
+            .runtime
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| root.join("_spool")),
+        max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
     execute_with(root, ring, opts, &jobs, &run, Some(&stream))
 }
@@ -558,13 +567,51 @@ fn execute_with(
                     "; SIGTERM or Ctrl-C commits what was read and stops"
                 }
             );
+            // Network sources: their spools, and (unless --once) their listeners.
+            let mut spools = Vec::new();
+            for job in followed.iter().filter(|j| j.listen.is_some()) {
+                let dir = listen::spool_path(&so.spool_dir, &job.name);
+                let spool = logveil_source::spool::Spool::open(&dir)
+                    .with_context(|| format!("source {}", job.name))?;
+                spools.push((
+                    job.name.clone(),
+                    job.listen.clone().expect("network source"),
+                    spool,
+                ));
+            }
+            let listeners = if so.once || spools.is_empty() {
+                None
+            } else {
+                let l = listen::Listeners::start(
+                    &spools,
+                    ctx.opts.max_line_bytes,
+                    so.max_spool_bytes,
+                    so.stop.clone(),
+                )?;
+                for (name, what, _) in &spools {
+                    eprintln!("logveil: source {name}: listening on {}", what.describe());
+                }
+                Some(l)
+            };
+            let already = Arc::new(std::sync::atomic::AtomicBool::new(true));
             let results: Vec<Result<ingest::Counts>> = std::thread::scope(|s| {
                 let handles: Vec<_> = followed
                     .iter()
                     .map(|job| {
                         let ctx = &ctx;
+                        let spool = spools
+                            .iter()
+                            .find(|(n, _, _)| *n == job.name)
+                            .map(|(_, _, sp)| sp.clone());
+                        // Files stop on SIGTERM; a network source once its listeners have
+                        // (with --once, at once: it reads what its spool holds).
+                        let until = match (&spool, &listeners) {
+                            (None, _) => so.stop.clone(),
+                            (Some(_), Some(l)) => l.done(&job.name).expect("listener"),
+                            (Some(_), None) => already.clone(),
+                        };
                         s.spawn(move || {
-                            let r = stream::run_follow(ctx, job, so)
+                            let r = stream::run_follow(ctx, job, so, spool, &until)
                                 .with_context(|| format!("source {}", job.name));
                             if r.is_err() {
                                 // One source failed: the others commit and stop too.
@@ -582,8 +629,12 @@ fn execute_with(
                     })
                     .collect()
             });
+            let net_errors = listeners.map(listen::Listeners::finish).unwrap_or_default();
             for r in results {
                 total.merge(&r?);
+            }
+            if let Some(e) = net_errors.first() {
+                anyhow::bail!("{e}");
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! Sources with `follow = true` in `logveil run`: their files are followed as they grow
-//! (`logveil_source::follow`), and what was read is committed every few seconds as one epoch,
+//! (`logveil_source::follow`), or, for network sources, their spool is read as the listeners
+//! fill it (`logveil_source::spool`); what was read is committed every few seconds as one epoch,
 //! exactly once: the source's journal (`_checkpoints/<source>.json`) records each epoch's
 //! files before they become visible and the position after their lines once they are, and a
 //! start first completes an epoch a crash left half-committed. Runs until stopped (SIGTERM,
@@ -14,6 +15,7 @@ use anyhow::{Context, Result};
 use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
 use logveil_sink::storage::Locked;
 use logveil_source::follow::{FilePosition, FollowOptions, Follower};
+use logveil_source::spool::{Spool, SpoolPosition, SpoolReader};
 use serde_json::{Value, json};
 
 use crate::ingest::{
@@ -29,8 +31,15 @@ pub struct StreamOptions {
     pub poll_interval: Duration,
     /// Stop once every file has been read to its end (instead of waiting for more).
     pub once: bool,
-    /// Set by SIGTERM/SIGINT: commit what was read, then stop.
+    /// Set by SIGTERM/SIGINT (or a failing source): commit what was read, then stop.
     pub stop: Arc<AtomicBool>,
+    /// A network source's reader, once stopped, goes on until it has read all the spool
+    /// holds, for at most this long (the rest is read by the next run).
+    pub drain_timeout: Duration,
+    /// Network sources: where their spools are (`<dir>/<source>`).
+    pub spool_dir: std::path::PathBuf,
+    /// Network sources: uncommitted spool bytes above which they push back.
+    pub max_spool_bytes: u64,
     /// The metrics endpoint, when there is one.
     pub metrics: Option<crate::metrics::Endpoint>,
 }
@@ -72,8 +81,86 @@ fn positions_of(v: &Value) -> Result<Vec<FilePosition>> {
         .context("the source's journal holds a position that is not a file position")
 }
 
-/// Follows one source until stopped; returns its counts.
-pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<Counts> {
+fn spool_position_of(v: &Value) -> Option<SpoolPosition> {
+    Some(SpoolPosition {
+        spool: v.get("spool")?.as_str()?.to_string(),
+        offset: v.get("offset")?.as_u64()?,
+        line: v.get("line")?.as_u64()?,
+    })
+}
+
+/// What a followed source reads: files, or a network source's spool.
+enum Reader {
+    Files(Follower),
+    Spool(SpoolReader),
+}
+
+impl Reader {
+    /// Up to a few chunks of new lines.
+    fn poll(&mut self) -> (Vec<logveil_source::Chunk>, Vec<String>) {
+        match self {
+            Reader::Files(f) => {
+                let (c, e) = f.poll();
+                (c, e.into_iter().map(|e| e.to_string()).collect())
+            }
+            Reader::Spool(r) => {
+                let mut out = Vec::new();
+                for _ in 0..4 {
+                    match r.poll() {
+                        Ok(Some(c)) => out.push(c),
+                        Ok(None) => break,
+                        Err(e) => return (out, vec![e.to_string()]),
+                    }
+                }
+                (out, Vec::new())
+            }
+        }
+    }
+
+    /// The position a commit records.
+    fn position(&self) -> Value {
+        match self {
+            Reader::Files(f) => positions_json(&f.positions()),
+            Reader::Spool(r) => {
+                let p = r.position();
+                json!({ "spool": p.spool, "offset": p.offset, "line": p.line })
+            }
+        }
+    }
+
+    /// Bytes not read yet, and files being read.
+    fn lag(&self) -> (u64, usize) {
+        match self {
+            Reader::Files(f) => f.lag(),
+            Reader::Spool(r) => (r.lag(), 1),
+        }
+    }
+
+    /// After a commit: a spool drops what is committed (`last`: all of it, the listeners
+    /// having stopped).
+    fn committed(&self, last: bool) -> Result<()> {
+        if let Reader::Spool(r) = self {
+            let offset = r.position().offset;
+            if last {
+                r.spool().release_all(offset)
+            } else {
+                r.spool().release(offset)
+            }
+            .context("removing committed spool segments")?;
+        }
+        Ok(())
+    }
+}
+
+/// Follows one source until stopped (`until`: SIGTERM for files; for a network source, its
+/// listeners having stopped); returns its counts.
+pub fn run_follow(
+    ctx: &RunContext,
+    job: &Job,
+    opts: &StreamOptions,
+    spool: Option<Spool>,
+    until: &AtomicBool,
+) -> Result<Counts> {
     // One process per source journal: two would read the same lines and overwrite each
     // other's positions.
     let _lock = match ctx
@@ -122,14 +209,35 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
             }
         );
     }
-    let patterns: Vec<String> = job.inputs.iter().map(|i| i.name()).collect();
-    let fopts = FollowOptions {
-        chunk_size: ctx.opts.chunk_bytes,
-        max_line: ctx.opts.max_line_bytes,
-        fingerprint_lines: job.fingerprint_lines,
-        ..FollowOptions::default()
+    let drain = spool.is_some();
+    let mut follower = match spool {
+        Some(spool) => Reader::Spool(
+            spool
+                .reader(
+                    job.name.as_str().into(),
+                    spool_position_of(&journal.state().position),
+                    ctx.opts.chunk_bytes.max(ctx.opts.max_line_bytes * 2),
+                )
+                .context("opening the source's spool")?,
+        ),
+        None => {
+            let patterns: Vec<String> = job.inputs.iter().map(|i| i.name()).collect();
+            let fopts = FollowOptions {
+                chunk_size: ctx.opts.chunk_bytes,
+                max_line: ctx.opts.max_line_bytes,
+                fingerprint_lines: job.fingerprint_lines,
+                ..FollowOptions::default()
+            };
+            Reader::Files(Follower::new(
+                patterns,
+                fopts,
+                positions_of(&journal.state().position)?,
+            ))
+        }
     };
-    let mut follower = Follower::new(patterns, fopts, positions_of(&journal.state().position)?);
+    // Committed before this run: nothing older is needed.
+    follower.committed(false)?;
+    let mut stopped_at: Option<Instant> = None;
     if let Some(m) = &opts.metrics {
         m.starting.fetch_sub(1, Ordering::Relaxed);
     }
@@ -167,8 +275,14 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                 .collect();
             drop(rx);
             let started = Instant::now();
+            let mut read_error = None;
             let finished = loop {
                 let (chunks, errors) = follower.poll();
+                if drain && let Some(e) = errors.first() {
+                    // A spool that cannot be read is not skipped: that would lose data.
+                    read_error = Some(anyhow::anyhow!("{e}"));
+                    break true;
+                }
                 for e in errors {
                     eprintln!("logveil: warning: source {}: {e}", job.name);
                 }
@@ -190,8 +304,15 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                     let (lag, files) = follower.lag();
                     crate::metrics::record_state(&job.name, lag, tx.len(), files);
                 }
-                let stop = opts.stop.load(Ordering::Relaxed) || workers_gone;
-                if stop || (opts.once && idle >= ONCE_IDLE_POLLS) {
+                let stop = until.load(Ordering::Relaxed);
+                if stop {
+                    stopped_at.get_or_insert_with(Instant::now);
+                }
+                // A network source, once its listeners stopped, reads its spool to the end.
+                let drained = !drain
+                    || idle > 0
+                    || stopped_at.is_some_and(|t| t.elapsed() >= opts.drain_timeout);
+                if workers_gone || (stop && drained) || (opts.once && idle >= ONCE_IDLE_POLLS) {
                     break true;
                 }
                 if started.elapsed() >= opts.commit_interval {
@@ -199,11 +320,13 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                 }
                 if idle > 0 {
                     // In slices, so that a stop is noticed soon even with a long interval.
-                    let until = Instant::now() + opts.poll_interval;
-                    while Instant::now() < until && !opts.stop.load(Ordering::Relaxed) {
+                    let wake = Instant::now() + opts.poll_interval;
+                    while Instant::now() < wake
+                        && !opts.stop.load(Ordering::Relaxed)
+                        && !until.load(Ordering::Relaxed)
+                    {
                         std::thread::sleep(
-                            until
-                                .saturating_duration_since(Instant::now())
+                            wake.saturating_duration_since(Instant::now())
                                 .min(Duration::from_millis(100)),
                         );
                     }
@@ -220,7 +343,7 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
                 })
                 .collect();
             let mut results = Vec::with_capacity(threads);
-            let mut first_err = None;
+            let mut first_err = read_error;
             for r in joined {
                 match r {
                     Ok(o) => results.push(o),
@@ -237,7 +360,7 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
             }
             Ok((finished, results))
         })?;
-        let position = positions_json(&follower.positions());
+        let position = follower.position();
         if lines > 0 || position != last_position {
             let commit_started = Instant::now();
             let counts = commit_results(
@@ -255,10 +378,14 @@ pub fn run_follow(ctx: &RunContext, job: &Job, opts: &StreamOptions) -> Result<C
             }
             total.merge(&counts);
             last_position = position;
+            follower.committed(false)?;
         } else {
             epoch -= 1; // nothing read: no epoch
         }
         if finished {
+            if until.load(Ordering::Relaxed) {
+                follower.committed(true)?;
+            }
             return Ok(total);
         }
     }

@@ -9,6 +9,8 @@
 //! line is flagged as over-long for the caller to quarantine.
 
 pub mod follow;
+pub mod net;
+pub mod spool;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -156,6 +158,25 @@ impl std::fmt::Debug for Line<'_> {
 }
 
 impl Chunk {
+    /// A chunk of `lines` whole lines, each ending with `\n`, none over-long (the spool's
+    /// lines were checked when they were accepted).
+    pub fn whole_lines(
+        source: Arc<str>,
+        first_line: u64,
+        first_offset: u64,
+        data: Vec<u8>,
+        lines: u64,
+    ) -> Chunk {
+        Chunk {
+            source,
+            first_line,
+            first_offset,
+            data,
+            overlong: Vec::new(),
+            lines,
+        }
+    }
+
     /// The chunk's lines, without `\n` or `\r\n`.
     pub fn lines(&self) -> Lines<'_> {
         Lines {

@@ -1,0 +1,343 @@
+//! The `syslog` network source: messages over UDP (one per datagram) and TCP (RFC 6587:
+//! octet-counted `LEN SP MSG` frames or newline-terminated ones, told apart per frame by
+//! their first byte), each appended to the source's spool as one line (newlines inside a
+//! message become spaces; a message longer than the line limit is cut, and counted).
+//!
+//! Syslog has no acknowledgement: what a sender wrote is safe once appended, which happens
+//! every [`FLUSH_AFTER`] or [`BATCH_BYTES`], whichever comes first. Under backpressure, TCP
+//! connections stop being read and UDP datagrams are dropped (counted as
+//! `logveil_syslog_dropped_total{reason="backpressure"}`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use super::{SpoolHandle, push_line};
+
+/// Settings of one syslog source.
+#[derive(Clone, Debug)]
+pub struct SyslogSettings {
+    /// The source's name (metrics label).
+    pub source: String,
+    /// Longest message kept whole.
+    pub max_line: usize,
+}
+
+/// Messages of a connection (or of the UDP socket) are appended at least this often.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// … or once this many bytes are waiting.
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+fn counted(s: &SyslogSettings, transport: &'static str, n: u64, cut: u64) {
+    metrics::counter!("logveil_syslog_messages_total", "source" => s.source.clone(), "transport" => transport)
+        .increment(n);
+    if cut > 0 {
+        metrics::counter!("logveil_syslog_truncated_total", "source" => s.source.clone())
+            .increment(cut);
+    }
+}
+
+/// Frames of a TCP stream (RFC 6587).
+#[derive(Default)]
+struct Framer {
+    buf: Vec<u8>,
+    /// Bytes of an over-long frame still to skip (octet-counted), or `u64::MAX` to skip to
+    /// the next newline.
+    skip: u64,
+}
+
+impl Framer {
+    /// Cuts the next complete frame off the buffer; `eof` makes a last unterminated frame
+    /// complete. Returns the message and whether it was cut short.
+    fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<Result<bool, ()>> {
+        // Skipping the rest of an over-long frame.
+        if self.skip == u64::MAX {
+            match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => {
+                    self.buf.drain(..=i);
+                    self.skip = 0;
+                }
+                None => {
+                    self.buf.clear();
+                    return None;
+                }
+            }
+        } else if self.skip > 0 {
+            let n = (self.skip as usize).min(self.buf.len());
+            self.buf.drain(..n);
+            self.skip -= n as u64;
+            if self.skip > 0 {
+                return None;
+            }
+        }
+        // Separators between frames.
+        let lead = self
+            .buf
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r' | 0))
+            .count();
+        self.buf.drain(..lead);
+        if self.buf.is_empty() {
+            return None;
+        }
+        // (start, length, bytes consumed) of the message.
+        let (start, len, used) = if self.buf[0].is_ascii_digit() && self.buf[0] != b'0' {
+            // Octet counting: LEN SP MSG.
+            let digits = self.buf.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 9 {
+                return Some(Err(()));
+            }
+            if digits == self.buf.len() {
+                return None; // the count is not complete yet
+            }
+            if self.buf[digits] != b' ' {
+                return Some(Err(()));
+            }
+            let len: usize = std::str::from_utf8(&self.buf[..digits])
+                .ok()?
+                .parse()
+                .ok()?;
+            let start = digits + 1;
+            if len > max {
+                if self.buf.len() < start + max {
+                    return None;
+                }
+                push_line(out, &self.buf[start..start + max], max);
+                let take = (self.buf.len() - start).min(len);
+                self.buf.drain(..start + take);
+                self.skip = (len - take) as u64;
+                return Some(Ok(true));
+            }
+            if self.buf.len() < start + len {
+                return None;
+            }
+            (start, len, start + len)
+        } else {
+            match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => (0, i, i + 1),
+                None if self.buf.len() > max => {
+                    push_line(out, &self.buf[..max], max);
+                    self.buf.clear();
+                    self.skip = u64::MAX;
+                    return Some(Ok(true));
+                }
+                None if eof => (0, self.buf.len(), self.buf.len()),
+                None => return None,
+            }
+        };
+        let cut = push_line(out, &self.buf[start..start + len], max);
+        self.buf.drain(..used);
+        Some(Ok(cut))
+    }
+}
+
+async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle) {
+    let mut framer = Framer::default();
+    let mut pending = Vec::with_capacity(BATCH_BYTES);
+    let (mut n, mut cut) = (0u64, 0u64);
+    let mut eof = false;
+    let mut flush_at = tokio::time::Instant::now() + FLUSH_AFTER;
+    loop {
+        // Frames already read.
+        while let Some(f) = framer.next(s.max_line, eof, &mut pending) {
+            match f {
+                Ok(c) => {
+                    n += 1;
+                    cut += u64::from(c);
+                }
+                Err(()) => {
+                    metrics::counter!("logveil_syslog_dropped_total", "source" => s.source.clone(), "reason" => "bad_framing")
+                        .increment(1);
+                    eof = true;
+                    framer.buf.clear();
+                    break;
+                }
+            }
+        }
+        let due = tokio::time::Instant::now() >= flush_at;
+        if !pending.is_empty() && (pending.len() >= BATCH_BYTES || due || eof) {
+            let data = std::mem::replace(&mut pending, Vec::with_capacity(BATCH_BYTES));
+            if spool.append_waiting(data).await.is_err() {
+                return; // stopping, or the spool failed (reported by its writer)
+            }
+            counted(&s, "tcp", n, cut);
+            (n, cut) = (0, 0);
+        }
+        if due || pending.is_empty() {
+            flush_at = tokio::time::Instant::now() + FLUSH_AFTER;
+        }
+        if eof {
+            return;
+        }
+        // Backpressure: stop reading; the sender's window fills.
+        spool.wait_for_room(Duration::from_millis(50)).await;
+        if spool.stopping() {
+            // Read what the kernel holds, then stop.
+            eof = true;
+        }
+        let mut chunk = [0u8; 64 * 1024];
+        tokio::select! {
+            r = stream.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => eof = true,
+                Ok(k) => framer.buf.extend_from_slice(&chunk[..k]),
+            },
+            () = tokio::time::sleep_until(flush_at), if !pending.is_empty() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)), if pending.is_empty() => {}
+        }
+    }
+}
+
+/// Serves syslog over TCP until `stop` resolves.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    settings: SyslogSettings,
+    spool: SpoolHandle,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                tasks.spawn(connection(stream, settings.clone(), spool.clone()));
+            }
+            () = &mut stop => break,
+        }
+    }
+    spool.stop();
+    drop(listener);
+    // Connections append what they hold, then end.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Serves syslog over UDP until `stop` resolves.
+pub async fn serve_udp(
+    socket: UdpSocket,
+    settings: SyslogSettings,
+    spool: SpoolHandle,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut buf = vec![0u8; 65536];
+    let mut pending = Vec::with_capacity(BATCH_BYTES);
+    let (mut n, mut cut) = (0u64, 0u64);
+    let mut flush_at = tokio::time::Instant::now() + FLUSH_AFTER;
+    loop {
+        let stopping = tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((k, _peer)) = r {
+                    if spool.backpressured() {
+                        metrics::counter!("logveil_syslog_dropped_total", "source" => settings.source.clone(), "reason" => "backpressure")
+                            .increment(1);
+                    } else {
+                        n += 1;
+                        cut += u64::from(push_line(&mut pending, &buf[..k], settings.max_line));
+                    }
+                }
+                false
+            }
+            () = tokio::time::sleep_until(flush_at) => false,
+            () = &mut stop => true,
+        };
+        let now = tokio::time::Instant::now();
+        if !pending.is_empty() && (pending.len() >= BATCH_BYTES || now >= flush_at || stopping) {
+            let data = std::mem::replace(&mut pending, Vec::with_capacity(BATCH_BYTES));
+            if spool.append_waiting(data).await.is_err() {
+                return;
+            }
+            counted(&settings, "udp", n, cut);
+            (n, cut) = (0, 0);
+        }
+        if now >= flush_at {
+            flush_at = now + FLUSH_AFTER;
+        }
+        if stopping {
+            spool.stop();
+            return;
+        }
+    }
+}
+
+/// Binds a syslog source's sockets (at start-up, so that a taken port is an error then).
+pub async fn bind(
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+) -> std::io::Result<(Option<UdpSocket>, Option<TcpListener>)> {
+    let u = match udp {
+        Some(a) => Some(UdpSocket::bind(a).await?),
+        None => None,
+    };
+    let t = match tcp {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    Ok((u, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[&[u8]], max: usize) -> (Vec<String>, usize) {
+        let mut f = Framer::default();
+        let mut out = Vec::new();
+        let mut cut = 0;
+        for (i, part) in input.iter().enumerate() {
+            f.buf.extend_from_slice(part);
+            let eof = i + 1 == input.len();
+            while let Some(r) = f.next(max, eof, &mut out) {
+                cut += usize::from(r.unwrap());
+            }
+        }
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        (lines, cut)
+    }
+
+    #[test]
+    fn newline_and_octet_counted_frames_mix() {
+        let (l, cut) = frames(
+            &[
+                b"<13>1 a\n",
+                b"11 <13>1 b\nc",
+                b"d\n<13>x",
+                b"\r\n",
+                b"5 ab",
+                b"\nc!",
+            ],
+            100,
+        );
+        assert_eq!(l, vec!["<13>1 a", "<13>1 b cd", "<13>x", "ab c!"]);
+        assert_eq!(cut, 0);
+    }
+
+    #[test]
+    fn long_frames_are_cut_and_the_stream_stays_in_step() {
+        let (l, cut) = frames(&[b"20 aaaaaaaaaa", b"bbbbbbbbbb<1>next\n"], 5);
+        assert_eq!(l, vec!["aaaaa", "<1>ne"]);
+        assert_eq!(cut, 2);
+        let (l, cut) = frames(&[b"<1>xxxxxxxxxxxx", b"yyyy\n<2>ok\n"], 8);
+        assert_eq!(l, vec!["<1>xxxxx", "<2>ok"]);
+        assert_eq!(cut, 1);
+    }
+
+    #[test]
+    fn a_bad_count_ends_the_stream() {
+        let mut f = Framer::default();
+        f.buf.extend_from_slice(b"12x <1>a\n");
+        let mut out = Vec::new();
+        assert!(matches!(f.next(100, false, &mut out), Some(Err(()))));
+    }
+}
