@@ -425,13 +425,15 @@ impl Pipeline {
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
             if (s.follow || s.http.is_some() || s.syslog.is_some())
-                && !s
-                    .name
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(&c))
+                && (s.name.is_empty()
+                    || s.name.bytes().all(|c| c == b'.')
+                    || !s
+                        .name
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(&c)))
             {
                 bail!(
-                    "pipeline config {}: source {:?}: a followed or network source's name names its journal file; use letters, digits, '_', '-' or '.'",
+                    "pipeline config {}: source {:?}: a followed or network source's name names its journal file; use letters, digits, '_', '-' or '.' (not only dots)",
                     self.path.display(),
                     s.name
                 );

@@ -83,7 +83,7 @@ impl Listeners {
             let writer = spool
                 .writer(SEGMENT_BYTES)
                 .with_context(|| format!("source {name}: opening its spool"))?;
-            let (handle, thread) = SpoolHandle::start(writer, max_backlog);
+            let (handle, thread) = SpoolHandle::start(writer, max_backlog, stop.clone());
             let flag = Arc::new(AtomicBool::new(false));
             done.push((name.clone(), flag.clone()));
             let mut servers = tokio::task::JoinSet::new();

@@ -277,6 +277,9 @@ pub fn run_follow(
             let started = Instant::now();
             let mut read_error = None;
             let finished = loop {
+                // Seen before the poll: a network source is drained only by a poll that found
+                // nothing after its listeners had stopped.
+                let stop = until.load(Ordering::Acquire);
                 let (chunks, errors) = follower.poll();
                 if drain && let Some(e) = errors.first() {
                     // A spool that cannot be read is not skipped: that would lose data.
@@ -304,7 +307,6 @@ pub fn run_follow(
                     let (lag, files) = follower.lag();
                     crate::metrics::record_state(&job.name, lag, tx.len(), files);
                 }
-                let stop = until.load(Ordering::Relaxed);
                 if stop {
                     stopped_at.get_or_insert_with(Instant::now);
                 }

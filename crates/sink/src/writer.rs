@@ -31,8 +31,11 @@ const IDLE_CHECK_EVERY: u64 = 1 << 16;
 pub struct SinkConfig {
     /// Rows collected per partition before a batch is encoded.
     pub batch_rows: usize,
-    /// Rows per Parquet row group.
+    /// Rows per Parquet row group…
     pub row_group_rows: usize,
+    /// … unless its encoded data (held in memory until the row group is written) reaches
+    /// this many bytes first: bounds a writer's memory per open partition.
+    pub row_group_bytes: usize,
     /// Rows per file before it is closed and a new one started.
     pub max_file_rows: u64,
     /// Open partitions per writer before the least recently used one is closed.
@@ -48,6 +51,7 @@ impl Default for SinkConfig {
         SinkConfig {
             batch_rows: 64 * 1024,
             row_group_rows: 1 << 20,
+            row_group_bytes: 16 << 20,
             max_file_rows: 8 << 20,
             max_open_partitions: 24,
             idle_close_rows: 256 * 1024,
@@ -378,6 +382,12 @@ impl<B: RowBuilder> PartitionWriter<B> {
                     path: f.path.clone(),
                     source,
                 })?;
+            if f.writer.memory_size() >= self.cfg.row_group_bytes {
+                f.writer.flush().map_err(|source| SinkError::Parquet {
+                    path: f.path.clone(),
+                    source,
+                })?;
+            }
             f.rows += batch.num_rows() as u64;
             f.min_ts = f.min_ts.min(part.min_ts);
             f.max_ts = f.max_ts.max(part.max_ts);

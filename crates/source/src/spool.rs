@@ -142,7 +142,6 @@ impl Spool {
     /// Opens (creating if needed) the spool in `dir`, locks it, and cuts off any torn write
     /// an earlier process left after its durable offset.
     pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
-        let fresh = !dir.join(ID_FILE).exists();
         std::fs::create_dir_all(dir).map_err(io_err(dir, "cannot create"))?;
         #[cfg(unix)]
         {
@@ -167,6 +166,13 @@ impl Spool {
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(io_err(dir, "cannot lock")(e));
             }
+        }
+        let fresh = !dir.join(ID_FILE).exists();
+        if fresh && (dir.join(DURABLE_FILE).exists() || !segments(dir)?.is_empty()) {
+            return Err(SpoolError::Damaged {
+                dir: dir.to_path_buf(),
+                what: "it holds segments but no `spool.id`".into(),
+            });
         }
         if fresh {
             // Not secret, only unique: time, process and directory, hashed.
@@ -228,6 +234,14 @@ impl Spool {
                         .and_then(|()| f.sync_all())
                         .map_err(io_err(dir, "cannot cut a torn write off"))?;
                     cut = true;
+                } else if next > durable && base + len < durable {
+                    return Err(SpoolError::Damaged {
+                        dir: dir.to_path_buf(),
+                        what: format!(
+                            "segment {base} ends at {} but {durable} bytes were made durable",
+                            base + len
+                        ),
+                    });
                 } else if next <= durable && base + len != next {
                     return Err(SpoolError::Damaged {
                         dir: dir.to_path_buf(),
@@ -239,12 +253,14 @@ impl Spool {
         if cut {
             sync_dir(dir)?;
         }
+        // What is before the oldest segment was committed (and deleted) by an earlier run.
+        let oldest = segments(dir)?.first().map_or(durable, |(b, _)| *b);
         Ok(Spool {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 id,
                 durable: AtomicU64::new(durable),
-                committed: AtomicU64::new(0),
+                committed: AtomicU64::new(oldest.min(durable)),
             }),
             _lock: Arc::new(lock),
         })
@@ -397,9 +413,11 @@ impl SpoolWriter {
             || (self.end > self.base && self.opened.elapsed() >= SEGMENT_AGE)
         {
             let path = dir.join(segment_name(self.end));
-            let f = OpenOptions::new()
-                .create_new(true)
-                .append(true)
+            let mut o = OpenOptions::new();
+            o.create_new(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            let f = o
                 .open(&path)
                 .map_err(io_err(&dir, "cannot create a segment in"))?;
             // The old segment is complete and durable already.
@@ -425,6 +443,22 @@ impl SpoolWriter {
 
     pub fn spool(&self) -> &Spool {
         &self.spool
+    }
+
+    /// Deletes the open segment if everything in it is committed (the next append starts a
+    /// new one): called when idle, so that no committed raw event waits on disk for more
+    /// traffic. Returns whether it did.
+    pub fn retire_if_committed(&mut self) -> Result<bool, SpoolError> {
+        let committed = self.spool.shared.committed.load(Ordering::Acquire);
+        if self.file.is_none() || self.end == self.base || committed < self.end {
+            return Ok(false);
+        }
+        let dir = self.spool.shared.dir.clone();
+        self.file = None;
+        std::fs::remove_file(dir.join(segment_name(self.base)))
+            .map_err(io_err(&dir, "cannot remove a segment of"))?;
+        self.base = self.end;
+        Ok(true)
     }
 }
 
@@ -523,15 +557,29 @@ impl SpoolReader {
                     what: format!("segment {base} is shorter than it was a moment ago"),
                 });
             }
-            // Whole lines only: what is after the last newline is read again next time.
-            let Some(i) = memchr::memrchr(b'\n', &data) else {
-                return Err(SpoolError::Damaged {
-                    dir,
-                    what: format!(
-                        "a line at offset {} is longer than {} bytes",
-                        self.offset, self.chunk_size
-                    ),
-                });
+            // Whole lines only: what is after the last newline is read again next time. A
+            // line longer than a chunk (accepted with a larger line limit) is read whole.
+            let i = loop {
+                if let Some(i) = memchr::memrchr(b'\n', &data) {
+                    break i;
+                }
+                let at = self.offset + data.len() as u64;
+                if at >= end {
+                    return Err(SpoolError::Damaged {
+                        dir,
+                        what: format!("the line at offset {} has no end", self.offset),
+                    });
+                }
+                let more = (end - at).min(self.chunk_size as u64);
+                f.take(more)
+                    .read_to_end(&mut data)
+                    .map_err(io_err(&dir, "cannot read a segment of"))?;
+                if self.offset + (data.len() as u64) < at + more {
+                    return Err(SpoolError::Damaged {
+                        dir,
+                        what: format!("segment {base} is shorter than it was a moment ago"),
+                    });
+                }
             };
             let keep = i + 1;
             if keep < data.len() {
@@ -657,6 +705,54 @@ mod tests {
         assert!(matches!(
             Spool::open(d.path()),
             Err(SpoolError::Busy { .. })
+        ));
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_is_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Spool::open(d.path()).unwrap();
+        let mut w = s.writer(SEGMENT_BYTES).unwrap();
+        let long = [vec![b'y'; 10_000], b"\nz\n".to_vec()].concat();
+        w.append(&[&long]).unwrap();
+        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let lens: Vec<usize> = std::iter::from_fn(|| r.poll().unwrap())
+            .flat_map(|c| c.lines().map(|l| l.bytes.len()).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(lens, vec![10_000, 1]);
+    }
+
+    #[test]
+    fn an_idle_committed_segment_is_retired_by_the_writer() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Spool::open(d.path()).unwrap();
+        let mut w = s.writer(SEGMENT_BYTES).unwrap();
+        w.append(&[b"1\n"]).unwrap();
+        assert!(!w.retire_if_committed().unwrap(), "not committed yet");
+        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        assert!(r.poll().unwrap().is_some());
+        s.release(r.position().offset).unwrap();
+        assert!(w.retire_if_committed().unwrap());
+        assert!(segments(d.path()).unwrap().is_empty());
+        w.append(&[b"2\n"]).unwrap();
+        assert_eq!(read_all(&mut r), vec!["2"]);
+        drop((w, r, s));
+        // Reopened: the backlog counts from the oldest segment, not from offset 0.
+        let s = Spool::open(d.path()).unwrap();
+        assert_eq!(s.backlog(), 2);
+    }
+
+    #[test]
+    fn segments_without_an_id_are_not_taken_for_a_fresh_spool() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let s = Spool::open(d.path()).unwrap();
+            s.writer(SEGMENT_BYTES).unwrap().append(&[b"1\n"]).unwrap();
+        }
+        std::fs::remove_file(d.path().join(ID_FILE)).unwrap();
+        assert!(matches!(
+            Spool::open(d.path()),
+            Err(SpoolError::Damaged { .. })
         ));
     }
 

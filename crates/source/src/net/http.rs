@@ -11,7 +11,8 @@
 //! | 404 / 405 | another path / another method |
 //! | 413 | the body (after decompression) or one line is over its limit |
 //! | 415 | a `Content-Encoding` other than `gzip` or `identity` |
-//! | 503 | backpressure (the spool's backlog is over its limit) or stopping; `Retry-After: 1` |
+//! | 408 | the body did not arrive within 60 s |
+//! | 503 | backpressure (the spool's backlog is over its limit), too many requests in memory (64 MiB, or 3 × `max_body`), or stopping; `Retry-After: 1` |
 //! | 500 | the spool cannot be written |
 
 use std::convert::Infallible;
@@ -162,7 +163,17 @@ pub fn check_batch(body: &[u8], max_line: usize) -> Result<Batch, (StatusCode, S
 struct Ctx {
     settings: HttpSettings,
     spool: SpoolHandle,
+    /// Request bytes that may be held in memory at once, in KiB (a request holds its body,
+    /// a decompressed copy and the checked lines: three times its size).
+    inflight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bytes of requests in memory at once, at least (more if `max_body` needs it).
+const INFLIGHT_BYTES: usize = 64 << 20;
+/// Open connections at most; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A body must arrive within this long.
+const BODY_WITHIN: Duration = Duration::from_secs(60);
 
 fn count(ctx: &Ctx, status: StatusCode) {
     metrics::counter!(
@@ -171,6 +182,12 @@ fn count(ctx: &Ctx, status: StatusCode) {
         "status" => status.as_u16().to_string()
     )
     .increment(1);
+}
+
+impl Ctx {
+    fn budget_kib(&self) -> usize {
+        INFLIGHT_BYTES.max(self.settings.max_body.saturating_mul(3)) / 1024
+    }
 }
 
 async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<Body>, Infallible> {
@@ -201,6 +218,12 @@ async fn respond(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
                 "missing or wrong bearer token (Authorization: Bearer …)",
             );
         }
+    }
+    if ctx.spool.failed() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the batch could not be stored; retry later",
+        );
     }
     if ctx.spool.stopping() {
         return error(
@@ -238,19 +261,41 @@ async fn respond(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
             ),
         )
     };
-    if req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > s.max_body as u64)
-    {
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body as u64) {
         return too_large();
     }
-    let body = match Limited::new(req.into_body(), s.max_body).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Err(_) => {
+    // Memory: room for this request, or 503.
+    let size = match declared {
+        Some(n) if !gzip => n as usize,
+        _ => s.max_body,
+    };
+    let want = (size.saturating_mul(3) / 1024 + 1).min(ctx.budget_kib()) as u32;
+    let Ok(_room) = ctx.inflight.clone().try_acquire_many_owned(want) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in progress; retry later",
+        );
+    };
+    let body = match tokio::time::timeout(
+        BODY_WITHIN,
+        Limited::new(req.into_body(), s.max_body).collect(),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => {
             return error(StatusCode::BAD_REQUEST, "the body could not be read");
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
         }
     };
     let body: Bytes = if gzip {
@@ -309,7 +354,13 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
     drain: Duration,
 ) {
-    let ctx = Arc::new(Ctx { settings, spool });
+    let budget = INFLIGHT_BYTES.max(settings.max_body.saturating_mul(3)) / 1024;
+    let ctx = Arc::new(Ctx {
+        settings,
+        spool,
+        inflight: Arc::new(tokio::sync::Semaphore::new(budget)),
+    });
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -319,6 +370,11 @@ pub async fn serve(
                     // Out of file descriptors and the like: pause instead of spinning.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
+                };
+                let Ok(slot) = connections.clone().try_acquire_owned() else {
+                    metrics::counter!("logveil_http_connections_refused_total", "source" => ctx.settings.source.clone())
+                        .increment(1);
+                    continue; // closed: too many connections
                 };
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
@@ -332,6 +388,7 @@ pub async fn serve(
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(slot);
                 });
             }
             () = &mut stop => break,

@@ -46,6 +46,8 @@ pub struct SpoolHandle {
     stopping: Arc<AtomicBool>,
     /// Set once the listeners have stopped: the writer finishes the queue and ends.
     closed: Arc<AtomicBool>,
+    /// Set when the spool could not be written.
+    failed: Arc<AtomicBool>,
 }
 
 /// Bytes one group of appends may hold (then it is written and synced, and the next begins).
@@ -56,17 +58,20 @@ const QUEUE: usize = 1024;
 impl SpoolHandle {
     /// Starts the writer thread of `writer`'s spool. The thread ends, returning the first
     /// write error if any, once [`close`](SpoolHandle::close) was called and the queue is
-    /// empty.
+    /// empty, or at the first write error, after setting `on_failure` (which should stop the
+    /// listeners: nothing more can be taken).
     pub fn start(
         writer: SpoolWriter,
         max_backlog: u64,
+        on_failure: Arc<AtomicBool>,
     ) -> (SpoolHandle, std::thread::JoinHandle<Result<(), SpoolError>>) {
         let (tx, rx) = crossbeam_channel::bounded::<Append>(QUEUE);
         let spool = writer.spool().clone();
         let closed = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
         let mut writer = writer;
-        let (closed2, stopping2) = (closed.clone(), stopping.clone());
+        let (closed2, stopping2, failed2) = (closed.clone(), stopping.clone(), failed.clone());
         let thread = std::thread::Builder::new()
             .name("logveil-spool".into())
             .spawn(move || -> Result<(), SpoolError> {
@@ -76,6 +81,14 @@ impl SpoolHandle {
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                             if closed2.load(Ordering::Acquire) && rx.is_empty() {
                                 return Ok(());
+                            }
+                            // Idle: a segment whose events are all committed goes now.
+                            let retired = writer.retire_if_committed();
+                            if let Err(e) = retired {
+                                failed2.store(true, Ordering::Release);
+                                stopping2.store(true, Ordering::Release);
+                                on_failure.store(true, Ordering::Release);
+                                return Err(e);
                             }
                             continue;
                         }
@@ -95,7 +108,9 @@ impl SpoolHandle {
                     let parts: Vec<&[u8]> = group.iter().map(|a| a.data.as_slice()).collect();
                     if let Err(e) = writer.append(&parts) {
                         // Nothing more is taken: what is queued and what comes is refused.
+                        failed2.store(true, Ordering::Release);
                         stopping2.store(true, Ordering::Release);
+                        on_failure.store(true, Ordering::Release);
                         for a in group.into_iter().chain(rx.try_iter()) {
                             let _ = a.reply.send(Err(AppendError::Failed));
                         }
@@ -114,6 +129,7 @@ impl SpoolHandle {
                 max_backlog,
                 stopping,
                 closed,
+                failed,
             },
             thread,
         )
@@ -122,6 +138,11 @@ impl SpoolHandle {
     /// Whether new data should wait (or be refused): the spool's backlog is over its limit.
     pub fn backpressured(&self) -> bool {
         self.spool.backlog() > self.max_backlog
+    }
+
+    /// Whether the spool could not be written (the listeners are stopping).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Whether the listeners were told to stop (or the spool failed).
@@ -155,7 +176,7 @@ impl SpoolHandle {
                 crossbeam_channel::TrySendError::Full(_) => AppendError::Busy,
                 crossbeam_channel::TrySendError::Disconnected(_) => AppendError::Stopping,
             })?;
-        rx.await.unwrap_or(Err(AppendError::Stopping))
+        answer(rx).await
     }
 
     /// [`append`](SpoolHandle::append), waiting while the queue is full.
@@ -167,7 +188,7 @@ impl SpoolHandle {
             }
             let (reply, rx) = oneshot::channel();
             match self.tx.try_send(Append { data, reply }) {
-                Ok(()) => return rx.await.unwrap_or(Err(AppendError::Stopping)),
+                Ok(()) => return answer(rx).await,
                 Err(crossbeam_channel::TrySendError::Full(a)) => {
                     data = a.data;
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -186,6 +207,19 @@ impl SpoolHandle {
         }
     }
 }
+
+/// The writer's answer; an append queued just as the writer ended is never answered, so the
+/// wait is bounded.
+async fn answer(rx: oneshot::Receiver<Result<(), AppendError>>) -> Result<(), AppendError> {
+    match tokio::time::timeout(REPLY_WITHIN, rx).await {
+        Ok(Ok(r)) => r,
+        _ => Err(AppendError::Stopping),
+    }
+}
+
+/// How long an append waits for the writer at most (a group's write and sync take
+/// milliseconds; this is for an append queued as the writer ended).
+const REPLY_WITHIN: Duration = Duration::from_secs(30);
 
 /// Resolves once `flag` is set (checked every 50 ms).
 pub async fn stopped(flag: Arc<AtomicBool>) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use super::{SpoolHandle, push_line};
+use super::{AppendError, SpoolHandle, push_line};
 
 /// Settings of one syslog source.
 #[derive(Clone, Debug)]
@@ -29,6 +29,8 @@ pub struct SyslogSettings {
 pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
 /// … or once this many bytes are waiting.
 pub const BATCH_BYTES: usize = 256 * 1024;
+/// TCP connections at most; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 fn counted(s: &SyslogSettings, transport: &'static str, n: u64, cut: u64) {
     metrics::counter!("logveil_syslog_messages_total", "source" => s.source.clone(), "transport" => transport)
@@ -49,9 +51,31 @@ struct Framer {
 }
 
 impl Framer {
+    /// Whether the buffer starts with an octet count (`LEN SP <PRI>…`): the number of its
+    /// digits. A message without a PRI that starts with digits is newline-framed.
+    fn octet_count(&self) -> Option<usize> {
+        let b = &self.buf;
+        if !b.first()?.is_ascii_digit() || b[0] == b'0' {
+            return None;
+        }
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        (digits <= 9 && b.get(digits) == Some(&b' ') && b.get(digits + 1) == Some(&b'<'))
+            .then_some(digits)
+    }
+
+    /// Whether more bytes could still make the start an octet count.
+    fn maybe_octet_count(&self) -> bool {
+        let b = &self.buf;
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        digits > 0
+            && digits <= 9
+            && b[0] != b'0'
+            && (digits == b.len() || (b[digits] == b' ' && digits + 1 == b.len()))
+    }
+
     /// Cuts the next complete frame off the buffer; `eof` makes a last unterminated frame
     /// complete. Returns the message and whether it was cut short.
-    fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<Result<bool, ()>> {
+    fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<bool> {
         // Skipping the rest of an over-long frame.
         if self.skip == u64::MAX {
             match memchr::memchr(b'\n', &self.buf) {
@@ -83,18 +107,7 @@ impl Framer {
             return None;
         }
         // (start, length, bytes consumed) of the message.
-        let (start, len, used) = if self.buf[0].is_ascii_digit() && self.buf[0] != b'0' {
-            // Octet counting: LEN SP MSG.
-            let digits = self.buf.iter().take_while(|b| b.is_ascii_digit()).count();
-            if digits > 9 {
-                return Some(Err(()));
-            }
-            if digits == self.buf.len() {
-                return None; // the count is not complete yet
-            }
-            if self.buf[digits] != b' ' {
-                return Some(Err(()));
-            }
+        let (start, len, used) = if let Some(digits) = self.octet_count() {
             let len: usize = std::str::from_utf8(&self.buf[..digits])
                 .ok()?
                 .parse()
@@ -108,20 +121,23 @@ impl Framer {
                 let take = (self.buf.len() - start).min(len);
                 self.buf.drain(..start + take);
                 self.skip = (len - take) as u64;
-                return Some(Ok(true));
+                return Some(true);
             }
             if self.buf.len() < start + len {
                 return None;
             }
             (start, len, start + len)
         } else {
+            if !eof && self.maybe_octet_count() {
+                return None; // too short to tell
+            }
             match memchr::memchr(b'\n', &self.buf) {
                 Some(i) => (0, i, i + 1),
                 None if self.buf.len() > max => {
                     push_line(out, &self.buf[..max], max);
                     self.buf.clear();
                     self.skip = u64::MAX;
-                    return Some(Ok(true));
+                    return Some(true);
                 }
                 None if eof => (0, self.buf.len(), self.buf.len()),
                 None => return None,
@@ -129,32 +145,22 @@ impl Framer {
         };
         let cut = push_line(out, &self.buf[start..start + len], max);
         self.buf.drain(..used);
-        Some(Ok(cut))
+        Some(cut)
     }
 }
 
 async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle) {
     let mut framer = Framer::default();
+    let mut chunk = vec![0u8; 64 * 1024];
     let mut pending = Vec::with_capacity(BATCH_BYTES);
     let (mut n, mut cut) = (0u64, 0u64);
     let mut eof = false;
     let mut flush_at = tokio::time::Instant::now() + FLUSH_AFTER;
     loop {
         // Frames already read.
-        while let Some(f) = framer.next(s.max_line, eof, &mut pending) {
-            match f {
-                Ok(c) => {
-                    n += 1;
-                    cut += u64::from(c);
-                }
-                Err(()) => {
-                    metrics::counter!("logveil_syslog_dropped_total", "source" => s.source.clone(), "reason" => "bad_framing")
-                        .increment(1);
-                    eof = true;
-                    framer.buf.clear();
-                    break;
-                }
-            }
+        while let Some(c) = framer.next(s.max_line, eof, &mut pending) {
+            n += 1;
+            cut += u64::from(c);
         }
         let due = tokio::time::Instant::now() >= flush_at;
         if !pending.is_empty() && (pending.len() >= BATCH_BYTES || due || eof) {
@@ -177,7 +183,6 @@ async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle
             // Read what the kernel holds, then stop.
             eof = true;
         }
-        let mut chunk = [0u8; 64 * 1024];
         tokio::select! {
             r = stream.read(&mut chunk) => match r {
                 Ok(0) | Err(_) => eof = true,
@@ -205,8 +210,14 @@ pub async fn serve_tcp(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                if tasks.len() >= MAX_CONNECTIONS {
+                    metrics::counter!("logveil_syslog_connections_refused_total", "source" => settings.source.clone())
+                        .increment(1);
+                    continue; // closed: too many connections
+                }
                 tasks.spawn(connection(stream, settings.clone(), spool.clone()));
             }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             () = &mut stop => break,
         }
     }
@@ -251,10 +262,15 @@ pub async fn serve_udp(
         let now = tokio::time::Instant::now();
         if !pending.is_empty() && (pending.len() >= BATCH_BYTES || now >= flush_at || stopping) {
             let data = std::mem::replace(&mut pending, Vec::with_capacity(BATCH_BYTES));
-            if spool.append_waiting(data).await.is_err() {
-                return;
+            match spool.append(data).await {
+                Ok(()) => counted(&settings, "udp", n, cut),
+                // UDP cannot wait: what the queue has no room for is dropped, and counted.
+                Err(AppendError::Busy) => {
+                    metrics::counter!("logveil_syslog_dropped_total", "source" => settings.source.clone(), "reason" => "queue_full")
+                        .increment(n);
+                }
+                Err(_) => return,
             }
-            counted(&settings, "udp", n, cut);
             (n, cut) = (0, 0);
         }
         if now >= flush_at {
@@ -294,8 +310,8 @@ mod tests {
         for (i, part) in input.iter().enumerate() {
             f.buf.extend_from_slice(part);
             let eof = i + 1 == input.len();
-            while let Some(r) = f.next(max, eof, &mut out) {
-                cut += usize::from(r.unwrap());
+            while let Some(c) = f.next(max, eof, &mut out) {
+                cut += usize::from(c);
             }
         }
         let lines = String::from_utf8(out)
@@ -314,19 +330,19 @@ mod tests {
                 b"11 <13>1 b\nc",
                 b"d\n<13>x",
                 b"\r\n",
-                b"5 ab",
-                b"\nc!",
+                b"6 <1>a",
+                b"\nc",
             ],
             100,
         );
-        assert_eq!(l, vec!["<13>1 a", "<13>1 b cd", "<13>x", "ab c!"]);
+        assert_eq!(l, vec!["<13>1 a", "<13>1 b cd", "<13>x", "<1>a c"]);
         assert_eq!(cut, 0);
     }
 
     #[test]
     fn long_frames_are_cut_and_the_stream_stays_in_step() {
-        let (l, cut) = frames(&[b"20 aaaaaaaaaa", b"bbbbbbbbbb<1>next\n"], 5);
-        assert_eq!(l, vec!["aaaaa", "<1>ne"]);
+        let (l, cut) = frames(&[b"20 <1>aaaaaaa", b"bbbbbbbbbb<1>next\n"], 5);
+        assert_eq!(l, vec!["<1>aa", "<1>ne"]);
         assert_eq!(cut, 2);
         let (l, cut) = frames(&[b"<1>xxxxxxxxxxxx", b"yyyy\n<2>ok\n"], 8);
         assert_eq!(l, vec!["<1>xxxxx", "<2>ok"]);
@@ -334,10 +350,14 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_count_ends_the_stream() {
-        let mut f = Framer::default();
-        f.buf.extend_from_slice(b"12x <1>a\n");
-        let mut out = Vec::new();
-        assert!(matches!(f.next(100, false, &mut out), Some(Err(()))));
+    fn messages_starting_with_digits_are_newline_framed() {
+        let (l, _) = frames(
+            &[b"12x <1>a\n2026-11-27 b\n", b"6 <1>abc", b"12 no pri\n"],
+            100,
+        );
+        assert_eq!(l, vec!["12x <1>a", "2026-11-27 b", "<1>abc", "12 no pri"]);
+        // Split inside the count: waits for the bytes that tell.
+        let (l, _) = frames(&[b"1", b"0", b" ", b"<1>abcdef", b"g\n"], 100);
+        assert_eq!(l, vec!["<1>abcdefg"]);
     }
 }
