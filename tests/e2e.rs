@@ -167,7 +167,7 @@ fn demo_pipeline_runs_on_the_shipped_fixtures() {
         .current_dir(&root)
         .arg("run")
         .arg(&conf_path)
-        .args(["--summary-json", "--no-progress"]));
+        .args(["--once", "--summary-json", "--no-progress"]));
     let s = summary(&out);
     assert!(
         s["records_written"]["access"].as_u64().unwrap() > 1000,
@@ -645,6 +645,7 @@ fn run_overrides_the_pipelines_root_and_keys() {
         .args([
             "run",
             "pipelines/demo.toml",
+            "--once",
             "--summary-json",
             "--no-progress",
             "--out",
