@@ -163,11 +163,11 @@ fn demo_pipeline_runs_on_the_shipped_fixtures() {
     );
     let conf_path = dir.path().join("demo.toml");
     std::fs::write(&conf_path, conf).unwrap();
-    let out = ok(bin()
-        .current_dir(&root)
-        .arg("run")
-        .arg(&conf_path)
-        .args(["--once", "--summary-json", "--no-progress"]));
+    let out = ok(bin().current_dir(&root).arg("run").arg(&conf_path).args([
+        "--once",
+        "--summary-json",
+        "--no-progress",
+    ]));
     let s = summary(&out);
     assert!(
         s["records_written"]["access"].as_u64().unwrap() > 1000,

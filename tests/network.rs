@@ -287,11 +287,23 @@ fn refusals_say_why_and_take_nothing() {
     assert!(!e.contains("s3cret-token"), "the token was logged");
 }
 
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
 #[test]
 fn a_slow_pipeline_answers_503_instead_of_buffering() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // Nothing is committed for a minute: the spool's backlog only grows, past its 1 MiB.
+    // A deliberately slow sink: nothing is committed for a minute, so the spool's backlog
+    // only grows, past its 1 MiB.
     let conf = pipeline(
         dir.path(),
         port,
@@ -301,24 +313,53 @@ fn a_slow_pipeline_answers_503_instead_of_buffering() {
     let err = dir.path().join("stderr");
     let mut child = spawn(&conf, &err);
     wait_listening(port, &mut child);
-    let mut statuses = Vec::new();
-    let mut retry_after = false;
-    for b in 0..40u64 {
-        let (st, body) = post(port, &batch(b * 1000, b * 1000 + 1000)).unwrap();
-        if st == 503 {
-            retry_after = body.contains("backpressure");
-        }
-        statuses.push(st);
-    }
-    assert!(statuses.contains(&200), "{statuses:?}");
-    assert!(statuses.contains(&503), "{statuses:?}");
-    assert!(retry_after, "503 says why");
-    let accepted: u64 = statuses.iter().filter(|s| **s == 200).count() as u64;
+    // Four clients offer 160 MB; memory must not follow.
+    let statuses: Vec<(u64, u16, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u64)
+            .map(|c| {
+                s.spawn(move || {
+                    (0..100u64)
+                        .map(|i| {
+                            let b = c * 100 + i;
+                            let (st, body) = post(port, &batch(b * 1000, b * 1000 + 1000)).unwrap();
+                            (b, st, body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let rss = peak_rss_mib(child.id());
+    let accepted: Vec<u64> = statuses
+        .iter()
+        .filter(|s| s.1 == 200)
+        .map(|s| s.0)
+        .collect();
+    let refused = statuses.iter().filter(|s| s.1 == 503).count();
+    assert!(
+        !accepted.is_empty() && refused > 0,
+        "{} accepted, {refused} refused",
+        accepted.len()
+    );
+    assert!(
+        statuses.iter().all(|s| s.1 == 200 || s.1 == 503),
+        "{:?}",
+        statuses.iter().find(|s| s.1 != 200 && s.1 != 503)
+    );
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.1 == 503 && s.2.contains("backpressure")),
+        "503 says why"
+    );
+    assert!(rss < 256, "peak RSS {rss} MiB with a slow sink");
     stop(child);
-    // What was accepted is all there, once.
+    // What was accepted is all there, once; nothing else.
     let s = seen(dir.path());
-    assert_eq!(s.len() as u64, accepted * 1000);
+    assert_eq!(s.len(), accepted.len() * 1000);
     assert!(s.values().all(|c| *c == 1));
+    assert!(accepted.iter().all(|b| s.contains_key(&(b * 1000))));
 }
 
 #[test]
@@ -503,4 +544,68 @@ fn network_sources_are_checked_at_start_up() {
         e.contains("source events") && e.contains(&tport.to_string()),
         "{e}"
     );
+}
+
+#[test]
+fn a_followed_stdin_is_committed_through_its_spool_and_ends_with_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("p.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"[output]
+root = {root:?}
+[keys]
+dev_key = true
+[runtime]
+now = "2026-11-28T12:00:00Z"
+commit_interval_ms = 100
+poll_interval_ms = 20
+[[sources]]
+name = "piped"
+format = "session-json"
+paths = ["-"]
+follow = true
+"#,
+            root = dir.path().join("out"),
+        ),
+    )
+    .unwrap();
+    let err = dir.path().join("stderr");
+    let mut child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&conf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // In pieces, with pauses (several epochs), the last line without its newline.
+    for part in 0..5u64 {
+        stdin
+            .write_all(&batch(part * 500, part * 500 + 500))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    stdin.write_all(event(2500).trim_end().as_bytes()).unwrap();
+    drop(stdin);
+    let st = child.wait().unwrap();
+    assert!(
+        st.success(),
+        "{st:?}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let s = seen(dir.path());
+    assert_eq!(s.len(), 2501);
+    assert!(s.values().all(|c| *c == 1));
+    assert_eq!(
+        files_under(&dir.path().join("out/_spool/piped"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+            .count(),
+        0,
+        "nothing raw is left"
+    );
+    assert_no_canaries(dir.path(), &[&err]);
 }

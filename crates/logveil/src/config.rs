@@ -451,8 +451,19 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(index, s)| {
-                let listen = self.listen(s)?;
-                if listen.is_some() {
+                // A followed stdin is read like a network source: through a spool.
+                let stdin = s.follow && s.paths.iter().any(|p| p.as_os_str() == "-");
+                if stdin && (s.paths.len() > 1 || s.http.is_some() || s.syslog.is_some()) {
+                    bail!(
+                        "source {}: a followed stdin (\"-\") must be the source's only input; make the others sources of their own",
+                        s.name
+                    );
+                }
+                if stdin && (s.format.is_none() || s.format == Some(Format::Auto)) && s.log_format.is_none() {
+                    bail!("source {}: a followed stdin needs its format (format = \"combined\", …)", s.name);
+                }
+                let listen = if stdin { Some(Listen::Stdin) } else { self.listen(s)? };
+                if listen.is_some() && !stdin {
                     if !s.paths.is_empty() || s.follow {
                         bail!(
                             "source {}: a network source (http, syslog) reads no files; remove `paths` and `follow`, or make it two sources",
@@ -476,7 +487,7 @@ impl Pipeline {
                         s.name
                     );
                 }
-                if s.follow {
+                if s.follow && !stdin {
                     for p in &s.paths {
                         if let Err(e) = glob::Pattern::new(&p.to_string_lossy()) {
                             bail!(
@@ -488,9 +499,6 @@ impl Pipeline {
                             );
                         }
                     }
-                }
-                if s.follow && inputs.iter().any(|i| matches!(i, Input::Stdin)) {
-                    bail!("source {}: stdin cannot be followed; remove `follow` or the \"-\" path", s.name);
                 }
                 let (parser, note) = s
                     .settings()
@@ -514,7 +522,7 @@ impl Pipeline {
                     parser,
                     policy: self.policy(&name, kind)?,
                     dataset: self.dataset(&name, kind),
-                    inputs,
+                    inputs: if stdin { Vec::new() } else { inputs },
                     follow,
                     listen,
                     fingerprint_lines: s.fingerprint_lines.unwrap_or(1).clamp(1, 64),

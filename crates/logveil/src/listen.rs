@@ -1,4 +1,5 @@
-//! The network sources of a `logveil run` (`[sources.http]`, `[sources.syslog]`): binds their
+//! The network sources of a `logveil run` (`[sources.http]`, `[sources.syslog]`, and a
+//! followed stdin, which is read the same way): binds their
 //! addresses at start-up, runs their listeners on a small tokio runtime, and stops them in
 //! order: stop accepting, let requests in progress finish, write what is queued to the spool,
 //! then tell the source's reader (`stream.rs`) that nothing more will come, so that it reads
@@ -22,6 +23,8 @@ pub enum Listen {
         udp: Option<SocketAddr>,
         tcp: Option<SocketAddr>,
     },
+    /// A followed standard input (read to its end, even with `--once`).
+    Stdin,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +48,7 @@ impl Listen {
             .flatten()
             .collect::<Vec<_>>()
             .join(", "),
+            Listen::Stdin => "standard input".into(),
         }
     }
 }
@@ -108,6 +112,17 @@ impl Listeners {
                             handle.clone(),
                             net::stopped(stop.clone()),
                             Duration::from_secs(5),
+                        ),
+                        runtime.handle(),
+                    );
+                }
+                Listen::Stdin => {
+                    servers.spawn_on(
+                        net::stdin::serve(
+                            name.clone(),
+                            max_line,
+                            handle.clone(),
+                            net::stopped(stop.clone()),
                         ),
                         runtime.handle(),
                     );

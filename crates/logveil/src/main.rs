@@ -579,17 +579,28 @@ fn execute_with(
                     spool,
                 ));
             }
-            let listeners = if so.once || spools.is_empty() {
+            // With --once, only a followed stdin is read (to its end); network sources read
+            // what their spools hold.
+            let listening: Vec<_> = spools
+                .iter()
+                .filter(|(_, l, _)| !so.once || matches!(l, listen::Listen::Stdin))
+                .cloned()
+                .collect();
+            let listeners = if listening.is_empty() {
                 None
             } else {
                 let l = listen::Listeners::start(
-                    &spools,
+                    &listening,
                     ctx.opts.max_line_bytes,
                     so.max_spool_bytes,
                     so.stop.clone(),
                 )?;
-                for (name, what, _) in &spools {
-                    eprintln!("logveil: source {name}: listening on {}", what.describe());
+                for (name, what, _) in &listening {
+                    let verb = match what {
+                        listen::Listen::Stdin => "reading",
+                        _ => "listening on",
+                    };
+                    eprintln!("logveil: source {name}: {verb} {}", what.describe());
                 }
                 Some(l)
             };
@@ -607,7 +618,7 @@ fn execute_with(
                         // (with --once, at once: it reads what its spool holds).
                         let until = match (&spool, &listeners) {
                             (None, _) => so.stop.clone(),
-                            (Some(_), Some(l)) => l.done(&job.name).expect("listener"),
+                            (Some(_), Some(l)) => l.done(&job.name).unwrap_or(already.clone()),
                             (Some(_), None) => already.clone(),
                         };
                         s.spawn(move || {

@@ -314,7 +314,9 @@ pub fn run_follow(
                 let drained = !drain
                     || idle > 0
                     || stopped_at.is_some_and(|t| t.elapsed() >= opts.drain_timeout);
-                if workers_gone || (stop && drained) || (opts.once && idle >= ONCE_IDLE_POLLS) {
+                // --once: files stop once read; a spool once its writer is done (`until`).
+                let once_done = opts.once && !drain && idle >= ONCE_IDLE_POLLS;
+                if workers_gone || (stop && drained) || once_done {
                     break true;
                 }
                 if started.elapsed() >= opts.commit_interval {

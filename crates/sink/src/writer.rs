@@ -25,6 +25,8 @@ use crate::{Result, SinkError};
 
 /// How often (in rows) idle partitions are looked for.
 const IDLE_CHECK_EVERY: u64 = 1 << 16;
+/// Rows between checks of the writer's memory across its open partitions.
+const BUDGET_CHECK_EVERY: u64 = 1 << 12;
 
 /// Tuning of the sink. Defaults suit analytics: about a million rows per row group.
 #[derive(Clone, Debug)]
@@ -262,6 +264,9 @@ impl<B: RowBuilder> PartitionWriter<B> {
         if self.tick.is_multiple_of(IDLE_CHECK_EVERY) {
             self.close_idle()?;
         }
+        if self.tick.is_multiple_of(BUDGET_CHECK_EVERY) && self.parts.len() > 1 {
+            self.keep_to_budget()?;
+        }
         if !self.parts.contains_key(&key) {
             if self.parts.len() >= self.cfg.max_open_partitions {
                 self.evict_lru()?;
@@ -285,6 +290,41 @@ impl<B: RowBuilder> PartitionWriter<B> {
         part.max_ts = part.max_ts.max(ts);
         if part.builder.len() >= self.cfg.batch_rows {
             self.flush_part(key, false)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the writer's memory about that of one partition, however many are open: rows
+    /// waiting in builders are at most `batch_rows` in all, and encoded row groups waiting in
+    /// open files at most `row_group_bytes` in all (the biggest goes first).
+    fn keep_to_budget(&mut self) -> Result<()> {
+        let pending: usize = self.parts.values().map(|p| p.builder.len()).sum();
+        if pending >= self.cfg.batch_rows
+            && let Some(key) = self
+                .parts
+                .iter()
+                .max_by_key(|(_, p)| p.builder.len())
+                .map(|(k, _)| *k)
+        {
+            self.flush_part(key, false)?;
+        }
+        let encoded: usize = self
+            .parts
+            .values()
+            .filter_map(|p| p.file.as_ref())
+            .map(|f| f.writer.memory_size())
+            .sum();
+        if encoded >= self.cfg.row_group_bytes
+            && let Some(f) = self
+                .parts
+                .values_mut()
+                .filter_map(|p| p.file.as_mut())
+                .max_by_key(|f| f.writer.memory_size())
+        {
+            f.writer.flush().map_err(|source| SinkError::Parquet {
+                path: f.path.clone(),
+                source,
+            })?;
         }
         Ok(())
     }

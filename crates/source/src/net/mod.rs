@@ -1,5 +1,6 @@
 //! The network sources of `logveil run`: an HTTP endpoint for NDJSON batches of session
-//! events ([`http`]) and syslog over UDP and TCP ([`syslog`]). They run on a tokio runtime
+//! events ([`http`]) and syslog over UDP and TCP ([`syslog`]); and a followed standard input
+//! ([`stdin`]), which works the same way. They run on a tokio runtime
 //! and do no parsing: what they accept goes to the source's [`Spool`], one writer thread per
 //! spool appending in groups, and is acknowledged (HTTP 200) only once durable there. The
 //! pipeline's worker threads read the spool back like a followed file.
@@ -9,6 +10,7 @@
 //! and syslog over UDP drops datagrams, counted.
 
 pub mod http;
+pub mod stdin;
 pub mod syslog;
 
 use std::sync::Arc;

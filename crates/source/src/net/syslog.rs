@@ -41,19 +41,31 @@ fn counted(s: &SyslogSettings, transport: &'static str, n: u64, cut: u64) {
     }
 }
 
-/// Frames of a TCP stream (RFC 6587).
+/// Frames of a TCP stream (RFC 6587), or newline-terminated lines only.
 #[derive(Default)]
-struct Framer {
-    buf: Vec<u8>,
+pub(crate) struct Framer {
+    pub(crate) buf: Vec<u8>,
+    /// Lines only (stdin): no octet counting.
+    pub(crate) lines_only: bool,
     /// Bytes of an over-long frame still to skip (octet-counted), or `u64::MAX` to skip to
     /// the next newline.
     skip: u64,
 }
 
 impl Framer {
+    /// A framer of newline-terminated lines only.
+    pub(crate) fn lines() -> Framer {
+        Framer {
+            lines_only: true,
+            ..Framer::default()
+        }
+    }
     /// Whether the buffer starts with an octet count (`LEN SP <PRI>…`): the number of its
     /// digits. A message without a PRI that starts with digits is newline-framed.
     fn octet_count(&self) -> Option<usize> {
+        if self.lines_only {
+            return None;
+        }
         let b = &self.buf;
         if !b.first()?.is_ascii_digit() || b[0] == b'0' {
             return None;
@@ -65,6 +77,9 @@ impl Framer {
 
     /// Whether more bytes could still make the start an octet count.
     fn maybe_octet_count(&self) -> bool {
+        if self.lines_only {
+            return false;
+        }
         let b = &self.buf;
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
         digits > 0
@@ -75,7 +90,7 @@ impl Framer {
 
     /// Cuts the next complete frame off the buffer; `eof` makes a last unterminated frame
     /// complete. Returns the message and whether it was cut short.
-    fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<bool> {
+    pub(crate) fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<bool> {
         // Skipping the rest of an over-long frame.
         if self.skip == u64::MAX {
             match memchr::memchr(b'\n', &self.buf) {
@@ -95,6 +110,26 @@ impl Framer {
             if self.skip > 0 {
                 return None;
             }
+        }
+        if self.lines_only {
+            // Every newline ends a line, as in a file: blank lines and control bytes stay.
+            let (end, used) = match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => (i, i + 1),
+                None if self.buf.len() > max => {
+                    out.extend_from_slice(&self.buf[..max]);
+                    out.push(b'\n');
+                    self.buf.clear();
+                    self.skip = u64::MAX;
+                    return Some(true);
+                }
+                None if eof && !self.buf.is_empty() => (self.buf.len(), self.buf.len()),
+                None => return None,
+            };
+            let cut = end > max;
+            out.extend_from_slice(&self.buf[..end.min(max)]);
+            out.push(b'\n');
+            self.buf.drain(..used);
+            return Some(cut);
         }
         // Separators between frames.
         let lead = self
@@ -347,6 +382,22 @@ mod tests {
         let (l, cut) = frames(&[b"<1>xxxxxxxxxxxx", b"yyyy\n<2>ok\n"], 8);
         assert_eq!(l, vec!["<1>xxxxx", "<2>ok"]);
         assert_eq!(cut, 1);
+    }
+
+    #[test]
+    fn lines_only_keeps_every_line_as_it_is() {
+        let mut f = Framer {
+            lines_only: true,
+            ..Framer::default()
+        };
+        let mut out = Vec::new();
+        f.buf.extend_from_slice(b"12 <1>a\n\n\r\n\0x\ry\nlast");
+        let mut n = 0;
+        while f.next(100, true, &mut out).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert_eq!(out, b"12 <1>a\n\n\r\n\0x\ry\nlast\n");
     }
 
     #[test]
