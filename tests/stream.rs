@@ -331,3 +331,78 @@ fn one_process_per_source_journal() {
         assert_eq!(mode & 0o777, 0o700, "the journals are the operator's");
     }
 }
+
+/// Rows of `dataset` once there are at least `n` (waits up to 30 s).
+fn wait_rows(dir: &Path, dataset: &str, n: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = parquet_rows(&dir.join("out"), dataset);
+        if rows >= n || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 100);
+    let log = dir.path().join("in/access.log");
+    append(&log, 0, 200);
+    let errf = dir.path().join("stderr");
+    let mut child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_rows(dir.path(), "access", 200), 200);
+    // Not valid: the running pipeline goes on.
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        good.replace("format = \"combined\"", "format = \"nonsense\""),
+    )
+    .unwrap();
+    unsafe_kill(child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stopped on an invalid config"
+    );
+    append(&log, 200, 300);
+    assert_eq!(wait_rows(dir.path(), "access", 300), 300);
+    // Valid, writing another dataset: lines after the reload go there, none twice.
+    std::fs::write(
+        &conf,
+        good.replace("dataset = \"access\"", "dataset = \"access2\""),
+    )
+    .unwrap();
+    unsafe_kill(child.id(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&errf)
+        .unwrap()
+        .contains("starting again")
+    {
+        assert!(Instant::now() < deadline, "no reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    append(&log, 300, 400);
+    assert_eq!(wait_rows(dir.path(), "access2", 100), 100);
+    unsafe_kill(child.id(), "TERM");
+    let st = child.wait().unwrap();
+    let err = std::fs::read_to_string(&errf).unwrap();
+    assert!(st.success(), "{st:?}: {err}");
+    assert!(
+        err.contains("is not valid, so the running pipeline goes on"),
+        "{err}"
+    );
+    assert_exactly_once(dir.path(), 300, "before the reload");
+    let after = column_values_u64(&dir.path().join("out"), "access2", "bytes_sent");
+    let mut after = after;
+    after.sort();
+    assert_eq!(after, (300..400).collect::<Vec<u64>>());
+}

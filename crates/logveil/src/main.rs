@@ -461,6 +461,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
                 .context("installing the SIGTERM/SIGINT handlers")?;
         }
     }
+    let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if jobs.iter().any(|j| j.follow) {
+        watch_sighup(&a.pipeline, a.keys.clone(), stop.clone(), reload.clone())?;
+    }
     let followed = jobs.iter().filter(|j| j.follow).count();
     let metrics = match (&p.runtime.metrics_address, followed) {
         (Some(addr), n) if n > 0 => {
@@ -488,7 +492,71 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             .unwrap_or_else(|| root.join("_spool")),
         max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
-    execute_with(root, ring, opts, &jobs, &run, Some(&stream))
+    execute_with(root, ring, opts, &jobs, &run, Some(&stream))?;
+    if reload.load(std::sync::atomic::Ordering::Acquire) {
+        // Everything is committed: start again, as the same command, with the new config.
+        use std::os::unix::process::CommandExt;
+        let mut args = std::env::args_os();
+        let arg0 = args.next().unwrap_or_else(|| "logveil".into());
+        let err = std::process::Command::new("/proc/self/exe")
+            .arg0(arg0)
+            .args(args)
+            .exec();
+        return Err(anyhow::anyhow!(
+            "SIGHUP: everything was committed, but logveil could not start again: {err}; start it again by hand"
+        ));
+    }
+    Ok(())
+}
+
+/// SIGHUP: reload the pipeline where safe. The config (and key ring) is checked first; if it is
+/// not valid, the running pipeline goes on and the error is printed. If it is, the run stops as
+/// for SIGTERM (every source commits what it read) and starts again with it, in the same
+/// process (`exec`): sources resume from their journals, so nothing is lost or read twice.
+/// Network sources refuse connections for the moment of the restart.
+fn watch_sighup(
+    pipeline: &Path,
+    keys: Option<PathBuf>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    reload: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let hup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    let pipeline = pipeline.to_path_buf();
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if hup.swap(false, Ordering::AcqRel) {
+                    let checked = load_pipeline(&pipeline).and_then(|(p, _)| {
+                        match keys.as_deref().or(p.keys.file.as_deref()) {
+                            Some(k) => KeyRing::load(k).map(|_| ()).map_err(Into::into),
+                            None => Ok(()),
+                        }
+                    });
+                    match checked {
+                        Ok(()) => {
+                            eprintln!(
+                                "logveil: SIGHUP: {} is valid; committing, then starting again with it",
+                                pipeline.display()
+                            );
+                            reload.store(true, Ordering::Release);
+                            stop.store(true, Ordering::Release);
+                            return;
+                        }
+                        Err(e) => eprintln!(
+                            "logveil: SIGHUP: {} is not valid, so the running pipeline goes on: {e:#}",
+                            pipeline.display()
+                        ),
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+        .context("starting the SIGHUP thread")?;
+    Ok(())
 }
 
 fn execute(
