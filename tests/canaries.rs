@@ -573,7 +573,10 @@ fn run_corpus(seed: u64, make: &dyn Fn(&mut Gen) -> Corpus) -> Vec<String> {
     let input = dir.path().join("input.log");
     std::fs::write(&input, &c.text).unwrap();
     let out = dir.path().join("out");
+    // Half the runs write their messages as JSON (`--log-json`): those must not leak either.
+    let json_logs = seed % 2 == 1;
     let o = run(bin()
+        .env("LOGVEIL_LOG_JSON", if json_logs { "true" } else { "false" })
         .args(["ingest", "--summary-json", "--keys"])
         .arg(&keys)
         // The corpora's events are of 15 November 2026.
@@ -591,6 +594,13 @@ fn run_corpus(seed: u64, make: &dyn Fn(&mut Gen) -> Corpus) -> Vec<String> {
         c.name
     );
     let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    if json_logs {
+        for l in stderr.lines() {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
+            assert!(v["message"].is_string() && v["level"].is_string(), "{l}");
+        }
+    }
 
     // Every byte logveil wrote or printed.
     let mut everything: Vec<(String, String)> = all_output_text(&out)

@@ -60,9 +60,14 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     }
     .context("writing generated lines")?;
     w.flush().context("writing generated lines")?;
-    eprintln!(
-        "logveil: generated {} lines: {} valid, {} proxy traffic, {} without consent, {} malformed",
-        expected.lines, expected.valid, expected.proxy, expected.no_consent, expected.malformed
+    say!(
+        info,
+        "generated {} lines: {} valid, {} proxy traffic, {} without consent, {} malformed",
+        expected.lines,
+        expected.valid,
+        expected.proxy,
+        expected.no_consent,
+        expected.malformed
     );
     Ok(())
 }

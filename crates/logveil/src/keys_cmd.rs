@@ -208,8 +208,9 @@ pub fn cmd_keygen(a: KeygenArgs) -> Result<()> {
     let mut d = epoch_details(&ring.epochs()[0]);
     d.insert("reason".into(), json!("new key ring"));
     log.append(&second(now), "key_created", &operator(&a.operator), d)?;
-    eprintln!(
-        "logveil: wrote key ring {} (key {}, {}, mode 0600); audit log {}",
+    say!(
+        info,
+        "wrote key ring {} (key {}, {}, mode 0600); audit log {}",
         a.out.display(),
         ring.latest().id(),
         a.algorithm.as_str(),
@@ -291,8 +292,9 @@ fn keys_rotate(a: KeysRotateArgs) -> Result<()> {
     let mut d = epoch_details(&e);
     d.insert("reason".into(), json!(a.reason));
     log.append(&second(now), "key_created", &op, d)?;
-    eprintln!(
-        "logveil: key {} ({}) pseudonymises events from {}; earlier epochs keep their keys",
+    say!(
+        info,
+        "key {} ({}) pseudonymises events from {}; earlier epochs keep their keys",
         e.key_id,
         algorithm.as_str(),
         e.from_text()
@@ -311,8 +313,9 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
     }
     let doomed = ring.shreddable(before);
     if doomed.is_empty() {
-        eprintln!(
-            "logveil: no live key has an epoch that ended by {}; nothing to shred",
+        say!(
+            info,
+            "no live key has an epoch that ended by {}; nothing to shred",
             format_rfc3339(before)
         );
         return Ok(());
@@ -365,8 +368,9 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
         d.insert("before".into(), json!(format_rfc3339(before)));
         d.insert("reason".into(), json!(a.reason));
         log.append(&at, "key_shredded", &op, d)?;
-        eprintln!(
-            "logveil: shredded key {} (epoch {} to {}): its pseudonyms can no longer be linked",
+        say!(
+            info,
+            "shredded key {} (epoch {} to {}): its pseudonyms can no longer be linked",
             e.key_id,
             e.from_text(),
             e.to_text()

@@ -6,6 +6,9 @@
 //! run finished but the privacy self-check withheld partitions; 4 a retention sweep finished
 //! but left something for an operator (e.g. a dataset without `_dataset.json`).
 
+// First: its `say!` macro is used by the others.
+#[macro_use]
+mod diag;
 mod config;
 mod generate;
 mod ingest;
@@ -45,6 +48,10 @@ struct Cli {
     /// Log level for logveil's own diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "LOGVEIL_LOG")]
     log: String,
+    /// Write logveil's messages on stderr as JSON, one object per line (for log collectors)
+    /// instead of text lines.
+    #[arg(long, global = true, env = "LOGVEIL_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -227,12 +234,14 @@ pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    diag::init(
+        if cli.log_json {
+            diag::LogFormat::Json
+        } else {
+            diag::LogFormat::Text
+        },
+        &cli.log,
+    );
     let result = match cli.command {
         Command::Ingest(a) => cmd_ingest(*a),
         Command::Run(a) => cmd_run(a),
@@ -255,7 +264,7 @@ fn main() -> ExitCode {
             } else {
                 1
             };
-            eprintln!("logveil: error: {e:#}");
+            say!(error, "{e:#}");
             ExitCode::from(code)
         }
     }
@@ -282,11 +291,19 @@ fn load_ring(keys: Option<&Path>, dev_key: bool) -> Result<KeyRing> {
     match (keys, dev_key) {
         (Some(p), _) => Ok(KeyRing::load(p)?),
         (None, true) => {
-            eprintln!(
-                "logveil: WARNING: using the public DEVELOPMENT key. Pseudonyms made with it can be recomputed by anyone\n\
-                 logveil: WARNING: who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data;\n\
-                 logveil: WARNING: create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json."
-            );
+            if diag::json() {
+                say!(
+                    warn,
+                    "using the public DEVELOPMENT key: pseudonyms made with it can be recomputed by anyone who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data; create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json"
+                );
+            } else {
+                say!(
+                    info,
+                    "WARNING: using the public DEVELOPMENT key. Pseudonyms made with it can be recomputed by anyone\n\
+                     logveil: WARNING: who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data;\n\
+                     logveil: WARNING: create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json."
+                );
+            }
             Ok(KeyRing::development())
         }
         (None, false) => Err(usage(
@@ -350,7 +367,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         .resolve(source, &inputs)
         .map_err(|e| usage(format!("{e:#}")))?;
     if let Some(n) = note {
-        eprintln!("logveil: {n}");
+        say!(info, "{n}");
     }
     let kind = parser.kind();
     let name = a
@@ -396,7 +413,7 @@ fn load_pipeline(path: &Path) -> Result<(config::Pipeline, Vec<Job>)> {
         .jobs()
         .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
     for n in notes {
-        eprintln!("logveil: {n}");
+        say!(info, "{n}");
     }
     Ok((p, jobs))
 }
@@ -469,7 +486,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let metrics = match (&p.runtime.metrics_address, followed) {
         (Some(addr), n) if n > 0 => {
             let (bound, ep) = metrics::serve(addr, n, stop.clone())?;
-            eprintln!("logveil: metrics on http://{bound}/metrics (/health, /ready)");
+            say!(info, "metrics on http://{bound}/metrics (/health, /ready)");
             Some(ep)
         }
         _ => None,
@@ -538,16 +555,18 @@ fn watch_sighup(
                     });
                     match checked {
                         Ok(()) => {
-                            eprintln!(
-                                "logveil: SIGHUP: {} is valid; committing, then starting again with it",
+                            say!(
+                                info,
+                                "SIGHUP: {} is valid; committing, then starting again with it",
                                 pipeline.display()
                             );
                             reload.store(true, Ordering::Release);
                             stop.store(true, Ordering::Release);
                             return;
                         }
-                        Err(e) => eprintln!(
-                            "logveil: SIGHUP: {} is not valid, so the running pipeline goes on: {e:#}",
+                        Err(e) => say!(
+                            info,
+                            "SIGHUP: {} is not valid, so the running pipeline goes on: {e:#}",
                             pipeline.display()
                         ),
                     }
@@ -592,8 +611,9 @@ fn execute_with(
         let ensured = logveil_sink::manifest::ensure_dataset(&storage, spec)
             .with_context(|| format!("dataset {}", spec.name))?;
         if let Some((old, new)) = ensured.retention_changed {
-            eprintln!(
-                "logveil: dataset {}: retention changed from {old} to {new} days",
+            say!(
+                info,
+                "dataset {}: retention changed from {old} to {new} days",
                 spec.name
             );
         }
@@ -626,8 +646,9 @@ fn execute_with(
         }
         let followed: Vec<&Job> = jobs.iter().filter(|j| j.follow).collect();
         if let (Some(so), false) = (stream, followed.is_empty()) {
-            eprintln!(
-                "logveil: following {} source(s){}",
+            say!(
+                info,
+                "following {} source(s){}",
                 followed.len(),
                 if so.once {
                     " until their files are read to the end"
@@ -668,7 +689,7 @@ fn execute_with(
                         listen::Listen::Stdin => "reading",
                         _ => "listening on",
                     };
-                    eprintln!("logveil: source {name}: {verb} {}", what.describe());
+                    say!(info, "source {name}: {verb} {}", what.describe());
                 }
                 Some(l)
             };
@@ -725,15 +746,25 @@ fn execute_with(
     result?;
     let secs = started.elapsed().as_secs_f64();
     let s = summary::Summary::new(&total, secs, &ctx);
-    eprintln!("{}", s.human());
+    say!(
+        info,
+        "{}",
+        s.human().strip_prefix("logveil: ").unwrap_or(&s.human())
+    );
     if c.summary_json {
         println!("{}", s.json());
     }
     if !s.self_check_withheld.is_empty() {
         for w in &s.self_check_withheld {
-            eprintln!(
-                "logveil: PRIVACY SELF-CHECK FAILED: {} dt={} hour={:02}: column {} holds a raw {}; {} rows withheld (not published)",
-                w.dataset, w.dt, w.hour, w.column, w.kind, w.rows
+            say!(
+                info,
+                "PRIVACY SELF-CHECK FAILED: {} dt={} hour={:02}: column {} holds a raw {}; {} rows withheld (not published)",
+                w.dataset,
+                w.dt,
+                w.hour,
+                w.column,
+                w.kind,
+                w.rows
             );
         }
         return Err(SelfCheckFailed(s.self_check_withheld.len()).into());

@@ -151,9 +151,13 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
             AuditLog::of_root(&a.root).append(&second(now), "hold_placed", &owner, d)?;
-            eprintln!(
-                "logveil: hold {} placed on {} from {} to {}",
-                h.id, h.dataset, h.from, h.to
+            say!(
+                info,
+                "hold {} placed on {} from {} to {}",
+                h.id,
+                h.dataset,
+                h.from,
+                h.to
             );
             println!("{}", h.id);
             Ok(())
@@ -167,7 +171,7 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
             AuditLog::of_root(&a.root).append(&second(now), "hold_released", &by, d)?;
-            eprintln!("logveil: hold {} released", h.id);
+            say!(info, "hold {} released", h.id);
             Ok(())
         }
         RetentionCommand::Holds(a) => {
@@ -291,8 +295,9 @@ fn sweep(a: SweepArgs) -> Result<()> {
             );
         }
     }
-    eprintln!(
-        "logveil: sweep {} at {}: {} partitions {}, {} held, {} examined{}",
+    say!(
+        info,
+        "sweep {} at {}: {} partitions {}, {} held, {} examined{}",
         r.sweep_id,
         r.now,
         r.deleted.len(),
@@ -310,12 +315,13 @@ fn sweep(a: SweepArgs) -> Result<()> {
         }
     );
     for d in &r.floors_raised {
-        eprintln!(
-            "logveil: dataset {d}: retention floor updated (partitions written under a shorter retention are gone); sweeps look back less far"
+        say!(
+            info,
+            "dataset {d}: retention floor updated (partitions written under a shorter retention are gone); sweeps look back less far"
         );
     }
     for p in &r.problems {
-        eprintln!("logveil: warning: {}: {}", p.path, p.what);
+        say!(warn, "{}: {}", p.path, p.what);
     }
     let unresolved = r.problems.iter().filter(|p| p.needs_attention).count();
     if unresolved > 0 {
@@ -398,13 +404,15 @@ fn status(a: StatusArgs) -> Result<()> {
         );
     }
     for d in s.datasets.iter().filter(|d| d.unlisted_files > 0) {
-        eprintln!(
-            "logveil: warning: dataset {}: {} Parquet files are not in their partition's manifest (a run was killed between publishing and recording them)",
-            d.dataset, d.unlisted_files
+        say!(
+            warn,
+            "dataset {}: {} Parquet files are not in their partition's manifest (a run was killed between publishing and recording them)",
+            d.dataset,
+            d.unlisted_files
         );
     }
     for p in &s.problems {
-        eprintln!("logveil: warning: {}: {}", p.path, p.what);
+        say!(warn, "{}: {}", p.path, p.what);
     }
     Ok(())
 }
@@ -416,8 +424,9 @@ fn verify(a: VerifyArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string(&v)?);
     }
-    eprintln!(
-        "logveil: receipt chain intact ({} receipts); {} deleted partitions checked, {} files still present; audit log intact ({} entries){}",
+    say!(
+        info,
+        "receipt chain intact ({} receipts); {} deleted partitions checked, {} files still present; audit log intact ({} entries){}",
         v.receipts,
         v.partitions_checked,
         v.files_remaining.len(),
@@ -433,7 +442,7 @@ fn verify(a: VerifyArgs) -> Result<()> {
     );
     if !v.passed() {
         for f in &v.files_remaining {
-            eprintln!("logveil: still present: {f}");
+            say!(info, "still present: {f}");
         }
         anyhow::bail!(
             "verification failed: {} files named in deletion receipts still exist",

@@ -197,8 +197,9 @@ pub fn run_follow(
             .iter()
             .flat_map(|(_, r)| r.expired.iter().map(|(_, rows)| rows))
             .sum();
-        eprintln!(
-            "logveil: source {}: completed epoch {e}, left pending by an earlier run{}",
+        say!(
+            info,
+            "source {}: completed epoch {e}, left pending by an earlier run{}",
             job.name,
             if refused > 0 {
                 format!(
@@ -287,7 +288,7 @@ pub fn run_follow(
                     break true;
                 }
                 for e in errors {
-                    eprintln!("logveil: warning: source {}: {e}", job.name);
+                    say!(warn, "source {}: {e}", job.name);
                 }
                 if chunks.is_empty() {
                     idle += 1;

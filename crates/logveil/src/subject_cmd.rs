@@ -111,8 +111,9 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
                 &operator(&a.operator),
                 d,
             )?;
-            eprintln!(
-                "logveil: request {} lifted; the subject's events are ingested again",
+            say!(
+                info,
+                "request {} lifted; the subject's events are ingested again",
                 e.request_id
             );
             Ok(())
@@ -197,8 +198,9 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
         json!({"ip": e.ips.len(), "device_id": e.device_ids.len(), "account_id": e.account_ids.len()}),
     );
     AuditLog::of_root(&a.root).append(&at, "suppression_added", &operator(&a.operator), d)?;
-    eprintln!(
-        "logveil: request {}: {} identifier(s) on the suppression list of {}; ingest drops their events from now on",
+    say!(
+        info,
+        "request {}: {} identifier(s) on the suppression list of {}; ingest drops their events from now on",
         e.request_id,
         e.ips.len() + e.device_ids.len() + e.account_ids.len(),
         a.root.display()
