@@ -302,16 +302,23 @@ fn peak_rss_mib(pid: u32) -> u64 {
 fn a_slow_pipeline_answers_503_instead_of_buffering() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // A deliberately slow sink: nothing is committed for a minute, so the spool's backlog
-    // only grows, past its 1 MiB.
+    // A deliberately slow sink: every commit takes a second (a debug-build hook), so the
+    // spool's backlog grows past its 1 MiB.
     let conf = pipeline(
         dir.path(),
         port,
         "",
-        "commit_interval_ms = 60000\nmax_spool_bytes = 1048576",
+        "commit_interval_ms = 100\nmax_spool_bytes = 1048576",
     );
     let err = dir.path().join("stderr");
-    let mut child = spawn(&conf, &err);
+    let mut child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&conf)
+        .env("LOGVEIL_TEST_SLOW_COMMIT_MS", "1000")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
     wait_listening(port, &mut child);
     // Four clients offer 160 MB; memory must not follow.
     let statuses: Vec<(u64, u16, String)> = std::thread::scope(|s| {

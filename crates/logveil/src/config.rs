@@ -158,6 +158,9 @@ pub struct Runtime {
     pub now: Option<String>,
     /// Followed sources: milliseconds between commits (default 5000).
     pub commit_interval_ms: Option<u64>,
+    /// Followed and network sources: an epoch is also committed once it has read this many
+    /// bytes (default 128 MiB), so that a fast source commits often and its spool stays small.
+    pub commit_bytes: Option<u64>,
     /// Followed sources: milliseconds between polls of idle files (default 250).
     pub poll_interval_ms: Option<u64>,
     /// Address of the metrics endpoint (`/metrics`, `/health`, `/ready`), e.g.

@@ -495,6 +495,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         commit_interval: std::time::Duration::from_millis(
             p.runtime.commit_interval_ms.unwrap_or(5000).max(10),
         ),
+        commit_bytes: p.runtime.commit_bytes.unwrap_or(128 << 20).max(1 << 20),
         poll_interval: std::time::Duration::from_millis(
             p.runtime.poll_interval_ms.unwrap_or(250).clamp(10, 60_000),
         ),

@@ -27,6 +27,9 @@ use crate::ingest::{
 pub struct StreamOptions {
     /// An epoch is committed after this long.
     pub commit_interval: Duration,
+    /// … or once it has read this many bytes (for a spool, at most half its backlog limit,
+    /// so that commits, not backpressure, keep up with a fast source).
+    pub commit_bytes: u64,
     /// Pause between polls when nothing new was found.
     pub poll_interval: Duration,
     /// Stop once every file has been read to its end (instead of waiting for more).
@@ -79,6 +82,21 @@ fn positions_of(v: &Value) -> Result<Vec<FilePosition>> {
         })
         .collect::<Option<Vec<_>>>()
         .context("the source's journal holds a position that is not a file position")
+}
+
+/// Test hook, in debug builds only: `LOGVEIL_TEST_SLOW_COMMIT_MS=N` makes every commit of a
+/// followed source wait N ms first (a deliberately slow sink, for the backpressure test).
+/// Release builds have no such hook.
+fn slow_sink_hook() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    if let Some(ms) = std::env::var("LOGVEIL_TEST_SLOW_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 fn spool_position_of(v: &Value) -> Option<SpoolPosition> {
@@ -277,6 +295,12 @@ pub fn run_follow(
             drop(rx);
             let started = Instant::now();
             let mut read_error = None;
+            let mut bytes = 0u64;
+            let commit_bytes = if drain {
+                opts.commit_bytes.min(opts.max_spool_bytes / 2).max(1)
+            } else {
+                opts.commit_bytes
+            };
             let finished = loop {
                 // Seen before the poll: a network source is drained only by a poll that found
                 // nothing after its listeners had stopped.
@@ -299,6 +323,7 @@ pub fn run_follow(
                 for c in chunks {
                     note_progress(ctx, &c);
                     lines += c.line_count();
+                    bytes += c.data.len() as u64;
                     if tx.send(c).is_err() {
                         workers_gone = true; // a worker failed: its error is below
                         break;
@@ -320,7 +345,7 @@ pub fn run_follow(
                 if workers_gone || (stop && drained) || once_done {
                     break true;
                 }
-                if started.elapsed() >= opts.commit_interval {
+                if started.elapsed() >= opts.commit_interval || bytes >= commit_bytes {
                     break false;
                 }
                 if idle > 0 {
@@ -367,6 +392,7 @@ pub fn run_follow(
         })?;
         let position = follower.position();
         if lines > 0 || position != last_position {
+            slow_sink_hook();
             let commit_started = Instant::now();
             let counts = commit_results(
                 ctx,
