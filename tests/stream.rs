@@ -406,3 +406,84 @@ fn sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one() {
     after.sort();
     assert_eq!(after, (300..400).collect::<Vec<u64>>());
 }
+
+#[test]
+fn rotation_by_rename_copy_truncate_and_gzip_under_load_loses_and_repeats_nothing() {
+    let mut rng = Rng(0x51f1_5eed_u64 | 1);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pipeline(dir.path(), 50);
+    let log = dir.path().join("in/access.log");
+    let errf = dir.path().join("stderr");
+    let mut child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .spawn()
+        .unwrap();
+    let mut written = 0u64;
+    let (mut renamed, mut copied, mut gzipped) = (0, 0, 0);
+    for i in 0..60u32 {
+        let n = 1 + rng.below(80);
+        append(&log, written, written + n);
+        written += n;
+        std::thread::sleep(Duration::from_millis(rng.below(25)));
+        if i % 6 != 5 {
+            continue;
+        }
+        let k = renamed + copied + 1;
+        let rotated = dir.path().join(format!("in/access.log.{k}"));
+        if rng.below(2) == 0 {
+            // logrotate's default: rename, and the writer opens a new file.
+            std::fs::rename(&log, &rotated).unwrap();
+            renamed += 1;
+        } else {
+            // copytruncate: copy, then cut the original to nothing; writing goes on in it.
+            std::fs::copy(&log, &rotated).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&log)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            copied += 1;
+        }
+        // delaycompress: the rotation before this one is compressed now.
+        let older = dir.path().join(format!("in/access.log.{}", k - 1));
+        if k > 1 && older.exists() && rng.below(2) == 0 {
+            let data = std::fs::read(&older).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&data).unwrap();
+            std::fs::write(
+                older.with_extension(format!("{}.gz", k - 1)),
+                gz.finish().unwrap(),
+            )
+            .unwrap();
+            std::fs::remove_file(&older).unwrap();
+            gzipped += 1;
+        }
+    }
+    // Everything written is committed while running, then SIGTERM.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (parquet_rows(&dir.path().join("out"), "access") as u64) < written
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_kill(child.id(), "TERM");
+    let st = child.wait().unwrap();
+    assert!(
+        st.success(),
+        "{st:?}: {}",
+        std::fs::read_to_string(&errf).unwrap()
+    );
+    assert!(
+        renamed > 0 && copied > 0,
+        "{renamed} renamed, {copied} copied"
+    );
+    assert_exactly_once(
+        dir.path(),
+        written,
+        &format!("{renamed} renames, {copied} copy-truncates, {gzipped} compressed"),
+    );
+}
