@@ -616,3 +616,111 @@ follow = true
     );
     assert_no_canaries(dir.path(), &[&err]);
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1 (PEM files), made with the openssl
+/// command; `None` (the test skips) without it.
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    st.success().then_some((cert, key))
+}
+
+#[test]
+fn syslog_over_tls_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, key)) = self_signed(dir.path()) else {
+        eprintln!("skipped: no openssl command to make a test certificate");
+        return;
+    };
+    let port = free_port();
+    let conf = dir.path().join("p.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"[output]
+root = {root:?}
+[keys]
+dev_key = true
+[runtime]
+now = "2026-11-28T12:00:00Z"
+commit_interval_ms = 200
+poll_interval_ms = 20
+[[sources]]
+name = "auth-syslog-tls"
+format = "syslog"
+[sources.syslog]
+tls = "127.0.0.1:{port}"
+tls_cert = {cert:?}
+tls_key = {key:?}
+"#,
+            root = dir.path().join("out"),
+        ),
+    )
+    .unwrap();
+    let err = dir.path().join("stderr");
+    let mut child = spawn(&conf, &err);
+    wait_listening(port, &mut child);
+    // A TLS client trusting only the test certificate.
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut text = String::new();
+    for n in 0..200u64 {
+        let m = format!(
+            "<38>1 2026-11-27T11:{:02}:{:02}Z auth-1 sshd 411 - - Failed password for n{n} from {CANARY_IP}",
+            n / 60,
+            n % 60
+        );
+        // RFC 5425: octet-counted frames.
+        text.push_str(&format!("{} {m}", m.len()));
+    }
+    tls.write_all(text.as_bytes()).unwrap();
+    tls.flush().unwrap();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    drop(tls);
+    let start = Instant::now();
+    while parquet_rows(&dir.path().join("out"), "syslog") < 200 {
+        assert!(start.elapsed() < Duration::from_secs(60), "not committed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A plain-TCP client on the TLS port gets nothing in.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = plain.write_all(b"<38>1 2026-11-27T12:00:00Z h a - - - plain text\n");
+    drop(plain);
+    std::thread::sleep(Duration::from_millis(500));
+    stop(child);
+    assert_eq!(parquet_rows(&dir.path().join("out"), "syslog"), 200);
+    assert_no_canaries(dir.path(), &[&err]);
+}

@@ -195,6 +195,12 @@ pub struct SyslogConf {
     pub udp: Option<String>,
     /// TCP address to listen on (newline or octet-counted framing).
     pub tcp: Option<String>,
+    /// TLS address to listen on (RFC 5425, e.g. "0.0.0.0:6514"); needs `tls_cert` and `tls_key`.
+    pub tls: Option<String>,
+    /// The server's certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM); keep it readable by logveil only.
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -411,10 +417,26 @@ impl Pipeline {
                     .as_deref()
                     .map(|a| addr("syslog.tcp", a))
                     .transpose()?;
-                if udp.is_none() && tcp.is_none() {
-                    bail!("source {}: [sources.syslog] needs udp, tcp or both", s.name);
+                let tls = match (&y.tls, &y.tls_cert, &y.tls_key) {
+                    (Some(a), Some(c), Some(k)) => Some(crate::listen::TlsListen {
+                        address: addr("syslog.tls", a)?,
+                        cert: c.clone(),
+                        key: k.clone(),
+                    }),
+                    (None, None, None) => None,
+                    (Some(_), _, _) => bail!(
+                        "source {}: syslog.tls needs tls_cert and tls_key (PEM files)",
+                        s.name
+                    ),
+                    (None, _, _) => bail!(
+                        "source {}: tls_cert and tls_key are for syslog.tls, which is not set",
+                        s.name
+                    ),
+                };
+                if udp.is_none() && tcp.is_none() && tls.is_none() {
+                    bail!("source {}: [sources.syslog] needs udp, tcp or tls", s.name);
                 }
-                Ok(Some(Listen::Syslog { udp, tcp }))
+                Ok(Some(Listen::Syslog { udp, tcp, tls }))
             }
             (None, None) => Ok(None),
         }

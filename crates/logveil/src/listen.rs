@@ -22,9 +22,18 @@ pub enum Listen {
     Syslog {
         udp: Option<SocketAddr>,
         tcp: Option<SocketAddr>,
+        tls: Option<TlsListen>,
     },
     /// A followed standard input (read to its end, even with `--once`).
     Stdin,
+}
+
+/// Syslog over TLS: where, and the server's certificate chain and key (PEM files).
+#[derive(Clone, Debug)]
+pub struct TlsListen {
+    pub address: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -40,9 +49,10 @@ impl Listen {
     pub fn describe(&self) -> String {
         match self {
             Listen::Http(h) => format!("http://{}{}", h.address, h.path),
-            Listen::Syslog { udp, tcp } => [
+            Listen::Syslog { udp, tcp, tls } => [
                 udp.map(|a| format!("syslog udp {a}")),
                 tcp.map(|a| format!("syslog tcp {a}")),
+                tls.as_ref().map(|t| format!("syslog tls {}", t.address)),
             ]
             .into_iter()
             .flatten()
@@ -127,7 +137,7 @@ impl Listeners {
                         runtime.handle(),
                     );
                 }
-                Listen::Syslog { udp, tcp } => {
+                Listen::Syslog { udp, tcp, tls } => {
                     let (u, t) = runtime
                         .block_on(net::syslog::bind(*udp, *tcp))
                         .with_context(|| {
@@ -152,6 +162,29 @@ impl Listeners {
                         servers.spawn_on(
                             net::syslog::serve_tcp(
                                 t,
+                                None,
+                                settings.clone(),
+                                handle.clone(),
+                                net::stopped(stop.clone()),
+                            ),
+                            runtime.handle(),
+                        );
+                    }
+                    if let Some(tls) = tls {
+                        let acceptor = net::syslog::tls_acceptor(&tls.cert, &tls.key)
+                            .map_err(|e| crate::usage(format!("source {name}: {e}")))?;
+                        let l = runtime
+                            .block_on(tokio::net::TcpListener::bind(tls.address))
+                            .with_context(|| {
+                                format!(
+                                    "source {name}: cannot listen on {} (syslog tls)",
+                                    tls.address
+                                )
+                            })?;
+                        servers.spawn_on(
+                            net::syslog::serve_tcp(
+                                l,
+                                Some(acceptor),
                                 settings,
                                 handle.clone(),
                                 net::stopped(stop.clone()),

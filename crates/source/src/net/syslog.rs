@@ -1,6 +1,7 @@
-//! The `syslog` network source: messages over UDP (one per datagram) and TCP (RFC 6587:
+//! The `syslog` network source: messages over UDP (one per datagram), TCP (RFC 6587:
 //! octet-counted `LEN SP MSG` frames or newline-terminated ones, told apart per frame by
-//! their first byte), each appended to the source's spool as one line (newlines inside a
+//! their first byte) and TLS (RFC 5425: the same framing inside TLS 1.2/1.3, rustls with
+//! ring), each appended to the source's spool as one line (newlines inside a
 //! message become spaces; a message longer than the line limit is cut, and counted).
 //!
 //! Syslog has no acknowledgement: what a sender wrote is safe once appended, which happens
@@ -11,8 +12,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, UdpSocket};
 
 use super::{AppendError, SpoolHandle, push_line};
 
@@ -184,7 +185,12 @@ impl Framer {
     }
 }
 
-async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle) {
+async fn connection<S: AsyncRead + Unpin>(
+    mut stream: S,
+    s: SyslogSettings,
+    spool: SpoolHandle,
+    transport: &'static str,
+) {
     let mut framer = Framer::default();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut pending = Vec::with_capacity(BATCH_BYTES);
@@ -203,7 +209,7 @@ async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle
             if spool.append_waiting(data).await.is_err() {
                 return; // stopping, or the spool failed (reported by its writer)
             }
-            counted(&s, "tcp", n, cut);
+            counted(&s, transport, n, cut);
             (n, cut) = (0, 0);
         }
         if due || pending.is_empty() {
@@ -229,9 +235,13 @@ async fn connection(mut stream: TcpStream, s: SyslogSettings, spool: SpoolHandle
     }
 }
 
-/// Serves syslog over TCP until `stop` resolves.
+/// A TLS handshake must finish within this long.
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Serves syslog over TCP, or over TLS (RFC 5425) with `tls`, until `stop` resolves.
 pub async fn serve_tcp(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     settings: SyslogSettings,
     spool: SpoolHandle,
     stop: impl std::future::Future<Output = ()>,
@@ -250,7 +260,24 @@ pub async fn serve_tcp(
                         .increment(1);
                     continue; // closed: too many connections
                 }
-                tasks.spawn(connection(stream, settings.clone(), spool.clone()));
+                match &tls {
+                    None => {
+                        tasks.spawn(connection(stream, settings.clone(), spool.clone(), "tcp"));
+                    }
+                    Some(acceptor) => {
+                        let (acceptor, settings, spool) = (acceptor.clone(), settings.clone(), spool.clone());
+                        tasks.spawn(async move {
+                            // A handshake that does not finish in time is dropped.
+                            match tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection(tls, settings, spool, "tls").await,
+                                _ => {
+                                    metrics::counter!("logveil_syslog_tls_handshakes_failed_total", "source" => settings.source.clone())
+                                        .increment(1);
+                                }
+                            }
+                        });
+                    }
+                }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             () = &mut stop => break,
@@ -316,6 +343,39 @@ pub async fn serve_udp(
             return;
         }
     }
+}
+
+/// The TLS settings of a syslog source from its certificate chain and private key (PEM
+/// files): TLS 1.2 and 1.3, no client certificates.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls_cert {}: no certificate in it (PEM, \"BEGIN CERTIFICATE\")",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "tls_key {}: {e} (PEM: PKCS#8, PKCS#1 or SEC1)",
+            key.display()
+        )
+    })?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_cert and tls_key do not make a usable pair: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 /// Binds a syslog source's sockets (at start-up, so that a taken port is an error then).
