@@ -372,6 +372,21 @@ fn sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one() {
         child.try_wait().unwrap().is_none(),
         "stopped on an invalid config"
     );
+    // Valid, but with a source read once: a reload would read it again, so it is refused.
+    std::fs::write(
+        &conf,
+        format!(
+            "{good}\n[[sources]]\nname = \"once\"\nformat = \"combined\"\ndataset = \"other\"\npaths = [{:?}]\n",
+            log.display().to_string()
+        ),
+    )
+    .unwrap();
+    unsafe_kill(child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stopped on a refused reload"
+    );
     append(&log, 200, 300);
     assert_eq!(wait_rows(dir.path(), "access", 300), 300);
     // Valid, writing another dataset: lines after the reload go there, none twice.
@@ -397,9 +412,10 @@ fn sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one() {
     let err = std::fs::read_to_string(&errf).unwrap();
     assert!(st.success(), "{st:?}: {err}");
     assert!(
-        err.contains("is not valid, so the running pipeline goes on"),
+        err.contains("is not reloaded, so the running pipeline goes on"),
         "{err}"
     );
+    assert!(err.contains("source once is read once"), "{err}");
     assert_exactly_once(dir.path(), 300, "before the reload");
     let after = column_values_u64(&dir.path().join("out"), "access2", "bytes_sent");
     let mut after = after;

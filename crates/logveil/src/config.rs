@@ -471,6 +471,20 @@ impl Pipeline {
                 );
             }
         }
+        // Standard input can be read by one source only.
+        let stdin_sources: Vec<&str> = self
+            .sources
+            .iter()
+            .filter(|s| s.paths.iter().any(|p| p.as_os_str() == "-"))
+            .map(|s| s.name.as_str())
+            .collect();
+        if stdin_sources.len() > 1 {
+            bail!(
+                "pipeline config {}: sources {} all read standard input (\"-\"); only one source can",
+                self.path.display(),
+                stdin_sources.join(", ")
+            );
+        }
         let jobs = self
             .sources
             .iter()

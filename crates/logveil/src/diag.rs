@@ -18,6 +18,9 @@ pub enum Level {
     Info,
     Warn,
     Error,
+    /// An error that is not the run's end (a privacy self-check finding): no `error:` tag in
+    /// text, level ERROR in JSON.
+    Alert,
 }
 
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
@@ -51,7 +54,7 @@ pub fn emit(level: Level, msg: &str) {
     match FORMAT.get().copied().unwrap_or(LogFormat::Text) {
         LogFormat::Text => {
             let tag = match level {
-                Level::Info => "",
+                Level::Info | Level::Alert => "",
                 Level::Warn => "warning: ",
                 Level::Error => "error: ",
             };
@@ -60,7 +63,7 @@ pub fn emit(level: Level, msg: &str) {
         LogFormat::Json => match level {
             Level::Info => tracing::info!("{msg}"),
             Level::Warn => tracing::warn!("{msg}"),
-            Level::Error => tracing::error!("{msg}"),
+            Level::Error | Level::Alert => tracing::error!("{msg}"),
         },
     }
 }
@@ -75,4 +78,5 @@ macro_rules! say {
     (info, $($a:tt)+) => { $crate::diag::emit($crate::diag::Level::Info, &format!($($a)+)) };
     (warn, $($a:tt)+) => { $crate::diag::emit($crate::diag::Level::Warn, &format!($($a)+)) };
     (error, $($a:tt)+) => { $crate::diag::emit($crate::diag::Level::Error, &format!($($a)+)) };
+    (alert, $($a:tt)+) => { $crate::diag::emit($crate::diag::Level::Alert, &format!($($a)+)) };
 }

@@ -93,7 +93,41 @@ impl Listeners {
             .context("starting the network runtime")?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let mut done = Vec::new();
-        for (name, listen, spool) in sources {
+        // Standard input last: every address is bound before anything reads (a runtime with a
+        // blocked stdin read cannot be dropped).
+        let mut sources: Vec<&(String, Listen, Spool)> = sources.iter().collect();
+        sources.sort_by_key(|(_, l, _)| matches!(l, Listen::Stdin));
+        let started = Self::start_all(
+            &runtime,
+            &sources,
+            max_line,
+            max_backlog,
+            &stop,
+            &errors,
+            &mut done,
+        );
+        if let Err(e) = started {
+            runtime.shutdown_background();
+            return Err(e);
+        }
+        Ok(Listeners {
+            runtime,
+            done,
+            errors,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_all(
+        runtime: &tokio::runtime::Runtime,
+        sources: &[&(String, Listen, Spool)],
+        max_line: usize,
+        max_backlog: u64,
+        stop: &Arc<AtomicBool>,
+        errors: &Arc<Mutex<Vec<String>>>,
+        done: &mut Vec<(String, Arc<AtomicBool>)>,
+    ) -> Result<()> {
+        for (name, listen, spool) in sources.iter().copied() {
             let writer = spool
                 .writer(SEGMENT_BYTES)
                 .with_context(|| format!("source {name}: opening its spool"))?;
@@ -127,13 +161,23 @@ impl Listeners {
                     );
                 }
                 Listen::Stdin => {
+                    let (errors, stop, name) = (errors.clone(), stop.clone(), name.clone());
+                    let read = net::stdin::serve(
+                        name.clone(),
+                        max_line,
+                        handle.clone(),
+                        net::stopped(stop.clone()),
+                    );
                     servers.spawn_on(
-                        net::stdin::serve(
-                            name.clone(),
-                            max_line,
-                            handle.clone(),
-                            net::stopped(stop.clone()),
-                        ),
+                        async move {
+                            if let Err(e) = read.await {
+                                errors
+                                    .lock()
+                                    .expect("errors")
+                                    .push(format!("source {name}: reading standard input: {e}"));
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        },
                         runtime.handle(),
                     );
                 }
@@ -224,11 +268,7 @@ impl Listeners {
                 flag.store(true, Ordering::Release);
             });
         }
-        Ok(Listeners {
-            runtime,
-            done,
-            errors,
-        })
+        Ok(())
     }
 
     /// The flag telling source `name`'s reader that its listeners have stopped.

@@ -452,6 +452,11 @@ fn cmd_policy_check(a: PolicyCheckArgs) -> Result<()> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {
+    // First of all: SIGHUP's default action ends the process, and a reload's new process must
+    // not die of a second SIGHUP sent while it starts (a followed run watches this flag).
+    let hup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
     let (p, jobs) = load_pipeline(&a.pipeline)?;
     let ring = match &a.keys {
         Some(k) => load_ring(Some(k), false)?,
@@ -469,6 +474,8 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     let root = a.out.as_deref().unwrap_or(&p.output.root);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Set by SIGTERM/SIGINT only: a reload asked for meanwhile is not carried out.
+    let terminated = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if jobs.iter().any(|j| j.follow) {
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             // A second signal while stopping exits at once (safe: commits are journaled).
@@ -476,11 +483,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
                 .context("installing the SIGTERM/SIGINT handlers")?;
             signal_hook::flag::register(sig, stop.clone())
                 .context("installing the SIGTERM/SIGINT handlers")?;
+            signal_hook::flag::register(sig, terminated.clone())
+                .context("installing the SIGTERM/SIGINT handlers")?;
         }
     }
     let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if jobs.iter().any(|j| j.follow) {
-        watch_sighup(&a.pipeline, a.keys.clone(), stop.clone(), reload.clone())?;
+        watch_sighup(
+            hup,
+            a.pipeline.clone(),
+            a.keys.clone(),
+            stop.clone(),
+            reload.clone(),
+        )?;
     }
     let followed = jobs.iter().filter(|j| j.follow).count();
     let metrics = match (&p.runtime.metrics_address, followed) {
@@ -510,51 +525,95 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             .unwrap_or_else(|| root.join("_spool")),
         max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
-    execute_with(root, ring, opts, &jobs, &run, Some(&stream))?;
-    if reload.load(std::sync::atomic::Ordering::Acquire) {
-        // Everything is committed: start again, as the same command, with the new config.
-        use std::os::unix::process::CommandExt;
-        let mut args = std::env::args_os();
-        let arg0 = args.next().unwrap_or_else(|| "logveil".into());
-        let err = std::process::Command::new("/proc/self/exe")
-            .arg0(arg0)
-            .args(args)
-            .exec();
-        return Err(anyhow::anyhow!(
-            "SIGHUP: everything was committed, but logveil could not start again: {err}; start it again by hand"
-        ));
+    let result = execute_with(root, ring, opts, &jobs, &run, Some(&stream));
+    let reloading = reload.load(std::sync::atomic::Ordering::Acquire)
+        && !terminated.load(std::sync::atomic::Ordering::Acquire);
+    match result {
+        Ok(()) if reloading => {}
+        // Reported already; the daemon goes on with the new pipeline all the same.
+        Err(e) if reloading && e.is::<SelfCheckFailed>() => say!(error, "{e:#}"),
+        other => return other,
+    }
+    // Everything is committed: start again, as the same command, with the new pipeline. A
+    // SIGHUP that comes while the new process starts is ignored (the disposition survives
+    // exec) until it installs its handler.
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "logveil".into());
+    let exe = if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("finding logveil's own executable to start again")?
+    };
+    let err = std::process::Command::new(exe).arg0(arg0).args(args).exec();
+    Err(anyhow::anyhow!(
+        "SIGHUP: everything was committed, but logveil could not start again: {err}; start it again by hand"
+    ))
+}
+
+/// What a reload must check before it stops anything: everything `cmd_run` would refuse at
+/// start-up that can be checked without the running pipeline's sockets.
+fn check_reload(pipeline: &Path, keys: Option<&Path>) -> Result<()> {
+    let (p, jobs) = load_pipeline(pipeline)?;
+    match (keys.or(p.keys.file.as_deref()), p.keys.dev_key) {
+        (Some(k), _) => {
+            KeyRing::load(k)?;
+        }
+        (None, true) => {}
+        (None, false) => {
+            return Err(usage(
+                "no keys: the pipeline names no key ring ([keys] file) and no --keys was given",
+            ));
+        }
+    }
+    if let Some(j) = jobs.iter().find(|j| !j.follow) {
+        return Err(usage(format!(
+            "source {} is read once: a reload would read it again; restart instead (or make the source followed)",
+            j.name
+        )));
+    }
+    if let Some(j) = jobs
+        .iter()
+        .find(|j| matches!(j.listen, Some(listen::Listen::Stdin)))
+    {
+        return Err(usage(format!(
+            "source {} follows standard input, which a reload cannot hand over whole; restart instead",
+            j.name
+        )));
+    }
+    for j in &jobs {
+        if let Some(listen::Listen::Syslog { tls: Some(t), .. }) = &j.listen {
+            logveil_source::net::syslog::tls_acceptor(&t.cert, &t.key)
+                .map_err(|e| usage(format!("source {}: {e}", j.name)))?;
+        }
     }
     Ok(())
 }
 
-/// SIGHUP: reload the pipeline where safe. The config (and key ring) is checked first; if it is
-/// not valid, the running pipeline goes on and the error is printed. If it is, the run stops as
-/// for SIGTERM (every source commits what it read) and starts again with it, in the same
-/// process (`exec`): sources resume from their journals, so nothing is lost or read twice.
-/// Network sources refuse connections for the moment of the restart.
+/// SIGHUP: reload the pipeline where safe. The new pipeline (and key ring, TLS certificates)
+/// is checked first ([`check_reload`]); if it is not valid, or cannot be reloaded (sources read
+/// once, a followed stdin), the running pipeline goes on and the reason is printed. If it is,
+/// the run stops as for SIGTERM (every source commits what it read) and starts again with it,
+/// in the same process (`exec`): sources resume from their journals, so nothing is lost or
+/// read twice. Network sources refuse connections while it restarts.
 fn watch_sighup(
-    pipeline: &Path,
+    hup: Arc<std::sync::atomic::AtomicBool>,
+    pipeline: PathBuf,
     keys: Option<PathBuf>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     reload: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
     use std::sync::atomic::Ordering;
-    let hup = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
-        .context("installing the SIGHUP handler")?;
-    let pipeline = pipeline.to_path_buf();
     std::thread::Builder::new()
         .name("sighup".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 if hup.swap(false, Ordering::AcqRel) {
-                    let checked = load_pipeline(&pipeline).and_then(|(p, _)| {
-                        match keys.as_deref().or(p.keys.file.as_deref()) {
-                            Some(k) => KeyRing::load(k).map(|_| ()).map_err(Into::into),
-                            None => Ok(()),
-                        }
-                    });
-                    match checked {
+                    match check_reload(&pipeline, keys.as_deref()) {
                         Ok(()) => {
                             say!(
                                 info,
@@ -566,8 +625,8 @@ fn watch_sighup(
                             return;
                         }
                         Err(e) => say!(
-                            info,
-                            "SIGHUP: {} is not valid, so the running pipeline goes on: {e:#}",
+                            warn,
+                            "SIGHUP: {} is not reloaded, so the running pipeline goes on: {e:#}",
                             pipeline.display()
                         ),
                     }
@@ -758,7 +817,7 @@ fn execute_with(
     if !s.self_check_withheld.is_empty() {
         for w in &s.self_check_withheld {
             say!(
-                info,
+                alert,
                 "PRIVACY SELF-CHECK FAILED: {} dt={} hour={:02}: column {} holds a raw {}; {} rows withheld (not published)",
                 w.dataset,
                 w.dt,

@@ -190,3 +190,8 @@ pub fn record_state(source: &str, lag_bytes: u64, queued: usize, files: usize) {
     gauge!("logveil_queue_chunks", "source" => s.clone()).set(queued as f64);
     gauge!("logveil_followed_files", "source" => s).set(files as f64);
 }
+
+/// A network source's spool: durable bytes not committed yet (what backpressure limits).
+pub fn record_spool(source: &str, backlog: u64) {
+    gauge!("logveil_spool_backlog_bytes", "source" => source.to_string()).set(backlog as f64);
+}

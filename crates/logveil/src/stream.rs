@@ -236,6 +236,7 @@ pub fn run_follow(
                     job.name.as_str().into(),
                     spool_position_of(&journal.state().position),
                     ctx.opts.chunk_bytes.max(ctx.opts.max_line_bytes * 2),
+                    ctx.opts.max_line_bytes,
                 )
                 .context("opening the source's spool")?,
         ),
@@ -332,6 +333,9 @@ pub fn run_follow(
                 if opts.metrics.is_some() {
                     let (lag, files) = follower.lag();
                     crate::metrics::record_state(&job.name, lag, tx.len(), files);
+                    if let Reader::Spool(r) = &follower {
+                        crate::metrics::record_spool(&job.name, r.spool().backlog());
+                    }
                 }
                 if stop {
                     stopped_at.get_or_insert_with(Instant::now);

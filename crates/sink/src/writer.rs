@@ -267,6 +267,13 @@ impl<B: RowBuilder> PartitionWriter<B> {
         if self.tick.is_multiple_of(BUDGET_CHECK_EVERY) && self.parts.len() > 1 {
             self.keep_to_budget()?;
         }
+        if !self.failed.is_empty()
+            && let Some(w) = self.failed.get_mut(&key)
+        {
+            // The checks above closed this row's partition, and it failed closed.
+            w.rows += 1;
+            return Ok(());
+        }
         if !self.parts.contains_key(&key) {
             if self.parts.len() >= self.cfg.max_open_partitions {
                 self.evict_lru()?;
@@ -296,7 +303,10 @@ impl<B: RowBuilder> PartitionWriter<B> {
 
     /// Keeps the writer's memory about that of one partition, however many are open: rows
     /// waiting in builders are at most `batch_rows` in all, and encoded row groups waiting in
-    /// open files at most `row_group_bytes` in all (the biggest goes first).
+    /// open files at most `row_group_bytes` in all. Over the encoded budget, the biggest row
+    /// group is written out if it is a good part of it; otherwise the least recently used
+    /// partition is closed, so that a few cold partitions never cut the hot one's row groups
+    /// small.
     fn keep_to_budget(&mut self) -> Result<()> {
         let pending: usize = self.parts.values().map(|p| p.builder.len()).sum();
         if pending >= self.cfg.batch_rows
@@ -314,17 +324,22 @@ impl<B: RowBuilder> PartitionWriter<B> {
             .filter_map(|p| p.file.as_ref())
             .map(|f| f.writer.memory_size())
             .sum();
-        if encoded >= self.cfg.row_group_bytes
-            && let Some(f) = self
-                .parts
-                .values_mut()
-                .filter_map(|p| p.file.as_mut())
-                .max_by_key(|f| f.writer.memory_size())
-        {
-            f.writer.flush().map_err(|source| SinkError::Parquet {
-                path: f.path.clone(),
-                source,
-            })?;
+        if encoded < self.cfg.row_group_bytes {
+            return Ok(());
+        }
+        let biggest = self
+            .parts
+            .values_mut()
+            .filter_map(|p| p.file.as_mut())
+            .max_by_key(|f| f.writer.memory_size());
+        match biggest {
+            Some(f) if f.writer.memory_size() >= self.cfg.row_group_bytes / 4 => {
+                f.writer.flush().map_err(|source| SinkError::Parquet {
+                    path: f.path.clone(),
+                    source,
+                })?;
+            }
+            _ => self.evict_lru()?,
         }
         Ok(())
     }

@@ -323,6 +323,7 @@ impl Spool {
         source: Arc<str>,
         from: Option<SpoolPosition>,
         chunk_size: usize,
+        max_line: usize,
     ) -> Result<SpoolReader, SpoolError> {
         let (offset, line) = match from {
             Some(p) if p.spool == self.shared.id => (p.offset, p.line),
@@ -349,6 +350,7 @@ impl Spool {
             offset,
             line,
             chunk_size: chunk_size.max(4096),
+            max_line,
             open: None,
         })
     }
@@ -469,6 +471,9 @@ pub struct SpoolReader {
     offset: u64,
     line: u64,
     chunk_size: usize,
+    /// Lines longer than this are marked over-long in their chunk (the pipeline quarantines
+    /// them, as it does for files).
+    max_line: usize,
     /// The open segment: (base, end if sealed, file positioned at `offset`).
     open: Option<(u64, Option<u64>, File)>,
 }
@@ -588,9 +593,23 @@ impl SpoolReader {
                     .map_err(io_err(&dir, "cannot read a segment of"))?;
                 data.truncate(keep);
             }
-            let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-            let chunk =
+            let (mut lines, mut start) = (0u64, 0usize);
+            let mut overlong = Vec::new();
+            for end in memchr::memchr_iter(b'\n', &data) {
+                lines += 1;
+                let len = data[start..end]
+                    .strip_suffix(b"\r")
+                    .map_or(end - start, <[u8]>::len);
+                if len > self.max_line {
+                    // Its whole length in the spool (the line is all there).
+                    let raw = (end - start) as u64;
+                    overlong.push((self.line + lines, self.offset + start as u64, raw));
+                }
+                start = end + 1;
+            }
+            let mut chunk =
                 Chunk::whole_lines(self.source.clone(), self.line + 1, self.offset, data, lines);
+            chunk.overlong = overlong;
             self.offset += keep as u64;
             self.line += lines;
             return Ok(Some(chunk));
@@ -629,7 +648,7 @@ mod tests {
             expect.push(line.trim_end().to_string());
         }
         assert!(segments(d.path()).unwrap().len() > 3);
-        let mut r = s.reader("t".into(), None, 64 * 1024).unwrap();
+        let mut r = s.reader("t".into(), None, 64 * 1024, usize::MAX).unwrap();
         assert_eq!(read_all(&mut r), expect);
         assert_eq!(r.position().line, 50);
         assert_eq!(s.backlog(), s.durable());
@@ -647,7 +666,7 @@ mod tests {
         let s = Spool::open(d.path()).unwrap();
         let mut w = s.writer(100).unwrap();
         w.append(&[b"{}\n"]).unwrap();
-        let mut r = s.reader("t".into(), Some(at), 4096).unwrap();
+        let mut r = s.reader("t".into(), Some(at), 4096, usize::MAX).unwrap();
         assert_eq!(read_all(&mut r), vec!["{}"]);
         assert_eq!(r.position().line, 51);
     }
@@ -673,7 +692,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), pos);
         let mut w = s.writer(SEGMENT_BYTES).unwrap();
         w.append(&[b"{\"d\":4}\n"]).unwrap();
-        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, usize::MAX).unwrap();
         assert_eq!(read_all(&mut r), vec!["{\"a\":1}", "{\"d\":4}"]);
     }
 
@@ -683,18 +702,20 @@ mod tests {
         let s = Spool::open(d.path()).unwrap();
         let mut w = s.writer(SEGMENT_BYTES).unwrap();
         w.append(&[b"1\n2\n", b"3\n"]).unwrap();
-        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, usize::MAX).unwrap();
         let c = r.poll().unwrap().unwrap();
         assert_eq!(c.line_count(), 3);
         w.append(&[b"4\n"]).unwrap();
         let p = r.position();
-        let mut r2 = s.reader("t".into(), Some(p.clone()), 4096).unwrap();
+        let mut r2 = s
+            .reader("t".into(), Some(p.clone()), 4096, usize::MAX)
+            .unwrap();
         assert_eq!(read_all(&mut r2), vec!["4"]);
         let other = SpoolPosition {
             spool: "0000".into(),
             ..p
         };
-        let mut r3 = s.reader("t".into(), Some(other), 4096).unwrap();
+        let mut r3 = s.reader("t".into(), Some(other), 4096, usize::MAX).unwrap();
         assert_eq!(read_all(&mut r3).len(), 4);
     }
 
@@ -715,11 +736,24 @@ mod tests {
         let mut w = s.writer(SEGMENT_BYTES).unwrap();
         let long = [vec![b'y'; 10_000], b"\nz\n".to_vec()].concat();
         w.append(&[&long]).unwrap();
-        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, usize::MAX).unwrap();
         let lens: Vec<usize> = std::iter::from_fn(|| r.poll().unwrap())
             .flat_map(|c| c.lines().map(|l| l.bytes.len()).collect::<Vec<_>>())
             .collect();
         assert_eq!(lens, vec![10_000, 1]);
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_marked_over_long() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Spool::open(d.path()).unwrap();
+        let mut w = s.writer(SEGMENT_BYTES).unwrap();
+        w.append(&[b"short\n123456789\r\nok\n"]).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, 8).unwrap();
+        let c = r.poll().unwrap().unwrap();
+        assert_eq!(c.overlong, vec![(2, 6, 10)]);
+        let lines: Vec<(u64, u64)> = c.lines().map(|l| (l.number, l.offset)).collect();
+        assert_eq!(lines, vec![(1, 0), (2, 6), (3, 17)]);
     }
 
     #[test]
@@ -729,7 +763,7 @@ mod tests {
         let mut w = s.writer(SEGMENT_BYTES).unwrap();
         w.append(&[b"1\n"]).unwrap();
         assert!(!w.retire_if_committed().unwrap(), "not committed yet");
-        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, usize::MAX).unwrap();
         assert!(r.poll().unwrap().is_some());
         s.release(r.position().offset).unwrap();
         assert!(w.retire_if_committed().unwrap());
@@ -766,7 +800,7 @@ mod tests {
             let l = [&line[..], b"\n"].concat();
             w.append(&[&l]).unwrap();
         }
-        let mut r = s.reader("t".into(), None, 4096).unwrap();
+        let mut r = s.reader("t".into(), None, 4096, usize::MAX).unwrap();
         let mut n = 0;
         while let Some(c) = r.poll().unwrap() {
             for l in c.lines() {

@@ -225,9 +225,11 @@ async fn connection<S: AsyncRead + Unpin>(
             eof = true;
         }
         tokio::select! {
-            r = stream.read(&mut chunk) => match r {
-                Ok(0) | Err(_) => eof = true,
-                Ok(k) => framer.buf.extend_from_slice(&chunk[..k]),
+            r = tokio::time::timeout(IDLE_AFTER, stream.read(&mut chunk)) => match r {
+                // Closed, failed, or silent for too long: the connection ends (its slot is
+                // for senders that send).
+                Ok(Ok(0) | Err(_)) | Err(_) => eof = true,
+                Ok(Ok(k)) => framer.buf.extend_from_slice(&chunk[..k]),
             },
             () = tokio::time::sleep_until(flush_at), if !pending.is_empty() => {}
             () = tokio::time::sleep(Duration::from_millis(100)), if pending.is_empty() => {}
@@ -235,8 +237,12 @@ async fn connection<S: AsyncRead + Unpin>(
     }
 }
 
-/// A TLS handshake must finish within this long.
-const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+/// A TLS handshake must finish within this long…
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(5);
+/// … and at most this many are under way at once (they cost CPU; more are closed at once).
+const HANDSHAKES: usize = 64;
+/// A connection that sends nothing for this long is closed.
+const IDLE_AFTER: Duration = Duration::from_secs(300);
 
 /// Serves syslog over TCP, or over TLS (RFC 5425) with `tls`, until `stop` resolves.
 pub async fn serve_tcp(
@@ -248,6 +254,7 @@ pub async fn serve_tcp(
 ) {
     tokio::pin!(stop);
     let mut tasks = tokio::task::JoinSet::new();
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -265,10 +272,17 @@ pub async fn serve_tcp(
                         tasks.spawn(connection(stream, settings.clone(), spool.clone(), "tcp"));
                     }
                     Some(acceptor) => {
+                        let Ok(slot) = handshakes.clone().try_acquire_owned() else {
+                            metrics::counter!("logveil_syslog_tls_handshakes_failed_total", "source" => settings.source.clone())
+                                .increment(1);
+                            continue; // closed: too many handshakes at once
+                        };
                         let (acceptor, settings, spool) = (acceptor.clone(), settings.clone(), spool.clone());
                         tasks.spawn(async move {
                             // A handshake that does not finish in time is dropped.
-                            match tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream)).await {
+                            let shaken = tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream)).await;
+                            drop(slot);
+                            match shaken {
                                 Ok(Ok(tls)) => connection(tls, settings, spool, "tls").await,
                                 _ => {
                                     metrics::counter!("logveil_syslog_tls_handshakes_failed_total", "source" => settings.source.clone())
