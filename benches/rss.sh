@@ -28,24 +28,6 @@ bytes=$(stat -c %s "$input")
 lines=$(wc -l < "$input")
 echo "input: $lines lines, $(python3 -c "print(round($bytes/1e9, 2))") GB; machine: $(nproc) cores"
 
-pipeline() { # threads
-  cat > "$work/p$1.toml" <<EOF
-[output]
-root = "$work/out"
-[keys]
-dev_key = true
-[runtime]
-threads = $1
-[[sources]]
-name = "web"
-format = "combined"
-dataset = "access"
-paths = ["$input"]
-follow = true
-EOF
-  echo "$work/p$1.toml"
-}
-
 runs=1
 . benches/measure.sh
 measure run_follow_all_cores "$lines" "$bytes" "$bin" run --once --no-progress "$(pipeline 0)"

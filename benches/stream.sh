@@ -27,24 +27,6 @@ fi
 bytes=$(stat -c %s "$input")
 echo "input: $lines lines, $(python3 -c "print(round($bytes/1e6, 1))") MB; machine: $(nproc) cores"
 
-pipeline() { # threads
-  cat > "$work/p$1.toml" <<EOF
-[output]
-root = "$work/out"
-[keys]
-dev_key = true
-[runtime]
-threads = $1
-[[sources]]
-name = "web"
-format = "combined"
-dataset = "access"
-paths = ["$input"]
-follow = true
-EOF
-  echo "$work/p$1.toml"
-}
-
 . benches/measure.sh
 
 measure ingest_1_thread "$lines" "$bytes" "$bin" ingest --format combined --dev-key --no-progress --threads 1 --out "$work/out" "$input"

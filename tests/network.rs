@@ -68,9 +68,15 @@ address = "127.0.0.1:{port}"
 }
 
 fn spawn(conf: &Path, stderr: &Path) -> Child {
+    spawn_with(conf, stderr, &[])
+}
+
+/// `logveil run CONF` with extra environment variables, its stderr going to a file.
+fn spawn_with(conf: &Path, stderr: &Path, env: &[(&str, &str)]) -> Child {
     bin()
         .args(["run", "--no-progress"])
         .arg(conf)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(stderr).unwrap())
         .spawn()
@@ -214,14 +220,7 @@ fn refusals_say_why_and_take_nothing() {
         "commit_interval_ms = 300",
     );
     let err = dir.path().join("stderr");
-    let mut child = bin()
-        .args(["run", "--no-progress"])
-        .arg(&conf)
-        .env("LOGVEIL_TEST_TOKEN", "s3cret-token")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with(&conf, &err, &[("LOGVEIL_TEST_TOKEN", "s3cret-token")]);
     wait_listening(port, &mut child);
     let auth = [("Authorization", "Bearer s3cret-token")];
     let one = batch(0, 1);
@@ -313,14 +312,7 @@ fn a_slow_pipeline_answers_503_instead_of_buffering() {
         "commit_interval_ms = 100\nmax_spool_bytes = 1048576",
     );
     let err = dir.path().join("stderr");
-    let mut child = bin()
-        .args(["run", "--no-progress"])
-        .arg(&conf)
-        .env("LOGVEIL_TEST_SLOW_COMMIT_MS", "1000")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with(&conf, &err, &[("LOGVEIL_TEST_SLOW_COMMIT_MS", "1000")]);
     wait_listening(port, &mut child);
     // Four clients offer 160 MB; memory must not follow.
     let statuses: Vec<(u64, u16, String)> = std::thread::scope(|s| {

@@ -73,6 +73,17 @@ fn spawn(conf: &Path) -> Child {
         .unwrap()
 }
 
+/// `logveil run CONF`, its stderr going to a file (read while it runs).
+fn spawn_logged(conf: &Path, stderr: &Path) -> Child {
+    bin()
+        .args(["run", "--no-progress"])
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
 fn run_once(conf: &Path) {
     ok(bin().args(["run", "--no-progress", "--once"]).arg(conf));
 }
@@ -351,13 +362,7 @@ fn sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one() {
     let log = dir.path().join("in/access.log");
     append(&log, 0, 200);
     let errf = dir.path().join("stderr");
-    let mut child = bin()
-        .args(["run", "--no-progress"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&errf).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(&conf, &errf);
     assert_eq!(wait_rows(dir.path(), "access", 200), 200);
     // Not valid: the running pipeline goes on.
     let good = std::fs::read_to_string(&conf).unwrap();
@@ -430,13 +435,7 @@ fn rotation_by_rename_copy_truncate_and_gzip_under_load_loses_and_repeats_nothin
     let conf = pipeline(dir.path(), 50);
     let log = dir.path().join("in/access.log");
     let errf = dir.path().join("stderr");
-    let mut child = bin()
-        .args(["run", "--no-progress"])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&errf).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(&conf, &errf);
     let mut written = 0u64;
     let (mut renamed, mut copied, mut gzipped) = (0, 0, 0);
     for i in 0..60u32 {
