@@ -68,11 +68,6 @@ pub fn emit(level: Level, msg: &str) {
     }
 }
 
-/// Whether messages are JSON.
-pub fn json() -> bool {
-    FORMAT.get() == Some(&LogFormat::Json)
-}
-
 /// `say!(info|warn|error, "format", args…)`: one message on stderr, text or JSON.
 macro_rules! say {
     (info, $($a:tt)+) => { $crate::diag::emit($crate::diag::Level::Info, &format!($($a)+)) };

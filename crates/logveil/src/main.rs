@@ -291,19 +291,10 @@ fn load_ring(keys: Option<&Path>, dev_key: bool) -> Result<KeyRing> {
     match (keys, dev_key) {
         (Some(p), _) => Ok(KeyRing::load(p)?),
         (None, true) => {
-            if diag::json() {
-                say!(
-                    warn,
-                    "using the public DEVELOPMENT key: pseudonyms made with it can be recomputed by anyone who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data; create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json"
-                );
-            } else {
-                say!(
-                    info,
-                    "WARNING: using the public DEVELOPMENT key. Pseudonyms made with it can be recomputed by anyone\n\
-                     logveil: WARNING: who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data;\n\
-                     logveil: WARNING: create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json."
-                );
-            }
+            say!(
+                warn,
+                "using the public DEVELOPMENT key: pseudonyms made with it can be recomputed by anyone who has the source code. Output is marked key_id=\"dev-insecure\". Never use it for real data; create a key ring with `logveil keygen --out keys.json` and pass --keys keys.json"
+            );
             Ok(KeyRing::development())
         }
         (None, false) => Err(usage(
@@ -806,11 +797,7 @@ fn execute_with(
     result?;
     let secs = started.elapsed().as_secs_f64();
     let s = summary::Summary::new(&total, secs, &ctx);
-    say!(
-        info,
-        "{}",
-        s.human().strip_prefix("logveil: ").unwrap_or(&s.human())
-    );
+    say!(info, "{}", s.human());
     if c.summary_json {
         println!("{}", s.json());
     }

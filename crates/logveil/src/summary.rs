@@ -120,7 +120,7 @@ impl Summary {
             String::new()
         };
         format!(
-            "logveil: {} lines read, {} records written ({}){aggregated}, {} dropped, {} quarantined; {} files in {} partitions; {:.2}s ({:.0} lines/s){}",
+            "{} lines read, {} records written ({}){aggregated}, {} dropped, {} quarantined; {} files in {} partitions; {:.2}s ({:.0} lines/s){}",
             self.lines_read,
             self.records_written.values().sum::<u64>(),
             if written.is_empty() {

@@ -158,21 +158,22 @@ impl std::fmt::Debug for Line<'_> {
 }
 
 impl Chunk {
-    /// A chunk of `lines` whole lines, each ending with `\n`, none over-long (the spool's
-    /// lines were checked when they were accepted).
+    /// A chunk of `lines` whole lines, each ending with `\n` and kept whole (a spool's): those
+    /// in `overlong` are over the line limit, and are quarantined as such.
     pub fn whole_lines(
         source: Arc<str>,
         first_line: u64,
         first_offset: u64,
         data: Vec<u8>,
         lines: u64,
+        overlong: Vec<(u64, u64, u64)>,
     ) -> Chunk {
         Chunk {
             source,
             first_line,
             first_offset,
             data,
-            overlong: Vec::new(),
+            overlong,
             lines,
         }
     }

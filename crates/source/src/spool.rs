@@ -1,11 +1,14 @@
-//! The spool: a local write-ahead log between the network sources (HTTP, syslog) and the
-//! pipeline. What a listener accepts is appended here and made durable (`fdatasync`) before
-//! it is acknowledged; the pipeline reads it back as lines, like a followed file, and commits
-//! its position in the source's journal together with the Parquet files holding those
-//! lines. Committed segments are deleted, so the spool holds raw events only until their
-//! commit (seconds).
+//! The spool: a local write-ahead log between the network sources (HTTP, syslog) or a
+//! followed stdin and the pipeline. What a listener accepts is appended here and made durable
+//! (`fdatasync`) before it is acknowledged (HTTP's 200); the pipeline reads it back as lines,
+//! like a followed file, and commits its position in the source's journal together with the
+//! Parquet files holding those lines. Committed segments are deleted, and the open segment as
+//! soon as the writer is idle and it is all committed ([`SpoolWriter::retire_if_committed`]),
+//! so raw events stay only until their commit (under steady traffic up to a segment's
+//! [`SEGMENT_AGE`] plus a commit interval).
 //!
 //! Layout of a spool directory (mode 0700):
+//! - `spool.lock`: held by the one process that uses the spool;
 //! - `spool.id`: a random id, so that a journal position never applies to another spool
 //!   (e.g. after the directory was wiped);
 //! - `durable`: the spool offset up to which everything is durable, rewritten in place after
@@ -264,10 +267,6 @@ impl Spool {
             }),
             _lock: Arc::new(lock),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
     }
 
     /// The spool's id (what a [`SpoolPosition`] must name to apply).
@@ -607,9 +606,14 @@ impl SpoolReader {
                 }
                 start = end + 1;
             }
-            let mut chunk =
-                Chunk::whole_lines(self.source.clone(), self.line + 1, self.offset, data, lines);
-            chunk.overlong = overlong;
+            let chunk = Chunk::whole_lines(
+                self.source.clone(),
+                self.line + 1,
+                self.offset,
+                data,
+                lines,
+                overlong,
+            );
             self.offset += keep as u64;
             self.line += lines;
             return Ok(Some(chunk));

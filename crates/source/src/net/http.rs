@@ -6,7 +6,7 @@
 //!
 //! | status | when |
 //! |---|---|
-//! | 400 | no line is a JSON object (not NDJSON at all: a JSON array, a form) |
+//! | 400 | no line is a JSON object (not NDJSON at all: a JSON array, a form), the body could not be read, or it is not valid gzip |
 //! | 401 | a token is configured and the request does not carry it (`Authorization: Bearer …`) |
 //! | 404 / 405 | another path / another method |
 //! | 413 | the body (after decompression) or one line is over its limit |
@@ -90,7 +90,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// A checked batch: the spool's lines and what was found.
 #[derive(Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The lines (blank ones dropped, `\r\n` made `\n`, a last newline added).
     pub lines: Vec<u8>,
     pub count: u64,
@@ -104,7 +104,7 @@ pub struct Batch {
 /// Checks an NDJSON body. A batch is refused whole (400) when none of its lines is a JSON
 /// object (it is not NDJSON at all: a JSON array, a form), or (413) when a line is longer than
 /// `max_line`; otherwise every line is taken, and the bad ones are counted.
-pub fn check_batch(body: &[u8], max_line: usize) -> Result<Batch, (StatusCode, String)> {
+pub(crate) fn check_batch(body: &[u8], max_line: usize) -> Result<Batch, (StatusCode, String)> {
     let mut b = Batch {
         lines: Vec::with_capacity(body.len() + 1),
         count: 0,
@@ -126,23 +126,28 @@ pub fn check_batch(body: &[u8], max_line: usize) -> Result<Batch, (StatusCode, S
                 ),
             ));
         }
-        let why = if trimmed[0] != b'{' {
-            Some("not a JSON object".to_string())
+        // Why it is invalid: the category and column only, never anything of the event (the
+        // text is made for the first invalid line only).
+        let invalid = if trimmed[0] != b'{' {
+            Some(None)
         } else {
-            // The category and column only: nothing of a bad event is repeated back.
             serde_json::from_slice::<serde::de::IgnoredAny>(trimmed)
                 .err()
-                .map(|e| {
-                    format!(
+                .map(Some)
+        };
+        if let Some(e) = invalid {
+            b.invalid += 1;
+            if b.first_invalid.is_none() {
+                let why = match e {
+                    None => "not a JSON object".to_string(),
+                    Some(e) => format!(
                         "not valid JSON ({:?} error at column {})",
                         e.classify(),
                         e.column()
-                    )
-                })
-        };
-        if let Some(why) = why {
-            b.invalid += 1;
-            b.first_invalid.get_or_insert((number, why));
+                    ),
+                };
+                b.first_invalid = Some((number, why));
+            }
         }
         b.lines.extend_from_slice(trimmed);
         b.lines.push(b'\n');
@@ -184,10 +189,9 @@ fn count(ctx: &Ctx, status: StatusCode) {
     .increment(1);
 }
 
-impl Ctx {
-    fn budget_kib(&self) -> usize {
-        INFLIGHT_BYTES.max(self.settings.max_body.saturating_mul(3)) / 1024
-    }
+/// The in-flight budget, in KiB, of a source taking bodies of up to `max_body` bytes.
+fn budget_kib(max_body: usize) -> usize {
+    INFLIGHT_BYTES.max(max_body.saturating_mul(3)) / 1024
 }
 
 async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<Body>, Infallible> {
@@ -273,7 +277,7 @@ async fn respond(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         Some(n) if !gzip => n as usize,
         _ => s.max_body,
     };
-    let want = (size.saturating_mul(3) / 1024 + 1).min(ctx.budget_kib()) as u32;
+    let want = (size.saturating_mul(3) / 1024 + 1).min(budget_kib(s.max_body)) as u32;
     let Ok(_room) = ctx.inflight.clone().try_acquire_many_owned(want) else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -315,9 +319,13 @@ async fn respond(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
         Ok(v) => v,
         Err((status, reason)) => return error(status, &reason),
     };
-    let (n, invalid) = (batch.count, batch.invalid);
-    let first = batch.first_invalid.clone();
-    match ctx.spool.append(batch.lines).await {
+    let Batch {
+        lines,
+        count: n,
+        invalid,
+        first_invalid: first,
+    } = batch;
+    match ctx.spool.append(lines).await {
         Ok(()) => {
             metrics::counter!("logveil_http_events_total", "source" => s.source.clone())
                 .increment(n);
@@ -354,7 +362,7 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
     drain: Duration,
 ) {
-    let budget = INFLIGHT_BYTES.max(settings.max_body.saturating_mul(3)) / 1024;
+    let budget = budget_kib(settings.max_body);
     let ctx = Arc::new(Ctx {
         settings,
         spool,

@@ -1,13 +1,15 @@
 //! The network sources of `logveil run`: an HTTP endpoint for NDJSON batches of session
-//! events ([`http`]) and syslog over UDP and TCP ([`syslog`]); and a followed standard input
-//! ([`stdin`]), which works the same way. They run on a tokio runtime
-//! and do no parsing: what they accept goes to the source's [`Spool`], one writer thread per
+//! events ([`http`]) and syslog over UDP, TCP and TLS ([`syslog`]); and a followed standard
+//! input ([`stdin`]), which works the same way. They run on a tokio runtime and do no parsing
+//! (beyond HTTP's check that each line is JSON): what they accept goes to the source's
+//! [`Spool`], one writer thread per
 //! spool appending in groups, and is acknowledged (HTTP 200) only once durable there. The
 //! pipeline's worker threads read the spool back like a followed file.
 //!
 //! Backpressure: when a spool's backlog (durable bytes not yet committed to Parquet) passes
-//! its limit, HTTP answers 503, syslog over TCP stops reading (the senders' TCP windows fill)
-//! and syslog over UDP drops datagrams, counted.
+//! its limit, HTTP answers 503, syslog over TCP and TLS and a followed stdin stop reading (the
+//! senders' windows fill, the pipe's writer waits) and syslog over UDP drops datagrams,
+//! counted.
 
 pub mod http;
 pub mod stdin;

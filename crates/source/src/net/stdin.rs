@@ -72,7 +72,7 @@ pub async fn serve(
         tokio::select! {
             r = input.read(&mut chunk) => match r {
                 Ok(0) => eof = true,
-                Ok(k) => framer.buf.extend_from_slice(&chunk[..k]),
+                Ok(k) => framer.feed(&chunk[..k]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A non-blocking descriptor with nothing to read yet.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

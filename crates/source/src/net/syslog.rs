@@ -1,6 +1,6 @@
 //! The `syslog` network source: messages over UDP (one per datagram), TCP (RFC 6587:
-//! octet-counted `LEN SP MSG` frames or newline-terminated ones, told apart per frame by
-//! their first byte) and TLS (RFC 5425: the same framing inside TLS 1.2/1.3, rustls with
+//! octet-counted `LEN SP MSG` frames or newline-terminated ones, told apart per frame: `LEN SP
+//! <` starts an octet-counted frame, anything else is newline-terminated) and TLS (RFC 5425: the same framing inside TLS 1.2/1.3, rustls with
 //! ring), each appended to the source's spool as one line (newlines inside a
 //! message become spaces; a message longer than the line limit is cut, and counted).
 //!
@@ -45,15 +45,41 @@ fn counted(s: &SyslogSettings, transport: &'static str, n: u64, cut: u64) {
 /// Frames of a TCP stream (RFC 6587), or newline-terminated lines only.
 #[derive(Default)]
 pub(crate) struct Framer {
-    pub(crate) buf: Vec<u8>,
+    /// Bytes read; those before `pos` are used up (dropped at the next [`Framer::feed`], not
+    /// at every frame).
+    buf: Vec<u8>,
+    pos: usize,
     /// Lines only (stdin): no octet counting.
-    pub(crate) lines_only: bool,
+    lines_only: bool,
     /// Bytes of an over-long frame still to skip (octet-counted), or `u64::MAX` to skip to
     /// the next newline.
     skip: u64,
 }
 
 impl Framer {
+    /// Adds bytes read.
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// What is not used up yet.
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+
     /// A framer of newline-terminated lines only.
     pub(crate) fn lines() -> Framer {
         Framer {
@@ -67,7 +93,7 @@ impl Framer {
         if self.lines_only {
             return None;
         }
-        let b = &self.buf;
+        let b = self.rest();
         if !b.first()?.is_ascii_digit() || b[0] == b'0' {
             return None;
         }
@@ -81,7 +107,7 @@ impl Framer {
         if self.lines_only {
             return false;
         }
-        let b = &self.buf;
+        let b = self.rest();
         let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
         digits > 0
             && digits <= 9
@@ -94,19 +120,19 @@ impl Framer {
     pub(crate) fn next(&mut self, max: usize, eof: bool, out: &mut Vec<u8>) -> Option<bool> {
         // Skipping the rest of an over-long frame.
         if self.skip == u64::MAX {
-            match memchr::memchr(b'\n', &self.buf) {
+            match memchr::memchr(b'\n', self.rest()) {
                 Some(i) => {
-                    self.buf.drain(..=i);
+                    self.consume(i + 1);
                     self.skip = 0;
                 }
                 None => {
-                    self.buf.clear();
+                    self.clear();
                     return None;
                 }
             }
         } else if self.skip > 0 {
-            let n = (self.skip as usize).min(self.buf.len());
-            self.buf.drain(..n);
+            let n = (self.skip as usize).min(self.rest().len());
+            self.consume(n);
             self.skip -= n as u64;
             if self.skip > 0 {
                 return None;
@@ -114,52 +140,52 @@ impl Framer {
         }
         if self.lines_only {
             // Every newline ends a line, as in a file: blank lines and control bytes stay.
-            let (end, used) = match memchr::memchr(b'\n', &self.buf) {
+            let (end, used) = match memchr::memchr(b'\n', self.rest()) {
                 Some(i) => (i, i + 1),
-                None if self.buf.len() > max => {
-                    out.extend_from_slice(&self.buf[..max]);
+                None if self.rest().len() > max => {
+                    out.extend_from_slice(&self.rest()[..max]);
                     out.push(b'\n');
-                    self.buf.clear();
+                    self.clear();
                     self.skip = u64::MAX;
                     return Some(true);
                 }
-                None if eof && !self.buf.is_empty() => (self.buf.len(), self.buf.len()),
+                None if eof && !self.rest().is_empty() => (self.rest().len(), self.rest().len()),
                 None => return None,
             };
             let cut = end > max;
-            out.extend_from_slice(&self.buf[..end.min(max)]);
+            out.extend_from_slice(&self.rest()[..end.min(max)]);
             out.push(b'\n');
-            self.buf.drain(..used);
+            self.consume(used);
             return Some(cut);
         }
         // Separators between frames.
         let lead = self
-            .buf
+            .rest()
             .iter()
             .take_while(|b| matches!(b, b'\n' | b'\r' | 0))
             .count();
-        self.buf.drain(..lead);
-        if self.buf.is_empty() {
+        self.consume(lead);
+        if self.rest().is_empty() {
             return None;
         }
         // (start, length, bytes consumed) of the message.
         let (start, len, used) = if let Some(digits) = self.octet_count() {
-            let len: usize = std::str::from_utf8(&self.buf[..digits])
+            let len: usize = std::str::from_utf8(&self.rest()[..digits])
                 .ok()?
                 .parse()
                 .ok()?;
             let start = digits + 1;
             if len > max {
-                if self.buf.len() < start + max {
+                if self.rest().len() < start + max {
                     return None;
                 }
-                push_line(out, &self.buf[start..start + max], max);
-                let take = (self.buf.len() - start).min(len);
-                self.buf.drain(..start + take);
+                push_line(out, &self.rest()[start..start + max], max);
+                let take = (self.rest().len() - start).min(len);
+                self.consume(start + take);
                 self.skip = (len - take) as u64;
                 return Some(true);
             }
-            if self.buf.len() < start + len {
+            if self.rest().len() < start + len {
                 return None;
             }
             (start, len, start + len)
@@ -167,20 +193,20 @@ impl Framer {
             if !eof && self.maybe_octet_count() {
                 return None; // too short to tell
             }
-            match memchr::memchr(b'\n', &self.buf) {
+            match memchr::memchr(b'\n', self.rest()) {
                 Some(i) => (0, i, i + 1),
-                None if self.buf.len() > max => {
-                    push_line(out, &self.buf[..max], max);
-                    self.buf.clear();
+                None if self.rest().len() > max => {
+                    push_line(out, &self.rest()[..max], max);
+                    self.clear();
                     self.skip = u64::MAX;
                     return Some(true);
                 }
-                None if eof => (0, self.buf.len(), self.buf.len()),
+                None if eof => (0, self.rest().len(), self.rest().len()),
                 None => return None,
             }
         };
-        let cut = push_line(out, &self.buf[start..start + len], max);
-        self.buf.drain(..used);
+        let cut = push_line(out, &self.rest()[start..start + len], max);
+        self.consume(used);
         Some(cut)
     }
 }
@@ -229,7 +255,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 // Closed, failed, or silent for too long: the connection ends (its slot is
                 // for senders that send).
                 Ok(Ok(0) | Err(_)) | Err(_) => eof = true,
-                Ok(Ok(k)) => framer.buf.extend_from_slice(&chunk[..k]),
+                Ok(Ok(k)) => framer.feed(&chunk[..k]),
             },
             () = tokio::time::sleep_until(flush_at), if !pending.is_empty() => {}
             () = tokio::time::sleep(Duration::from_millis(100)), if pending.is_empty() => {}
@@ -314,6 +340,7 @@ pub async fn serve_udp(
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    let dropped_backpressure = metrics::counter!("logveil_syslog_dropped_total", "source" => settings.source.clone(), "reason" => "backpressure");
     let mut buf = vec![0u8; 65536];
     let mut pending = Vec::with_capacity(BATCH_BYTES);
     let (mut n, mut cut) = (0u64, 0u64);
@@ -323,8 +350,7 @@ pub async fn serve_udp(
             r = socket.recv_from(&mut buf) => {
                 if let Ok((k, _peer)) = r {
                     if spool.backpressured() {
-                        metrics::counter!("logveil_syslog_dropped_total", "source" => settings.source.clone(), "reason" => "backpressure")
-                            .increment(1);
+                        dropped_backpressure.increment(1);
                     } else {
                         n += 1;
                         cut += u64::from(push_line(&mut pending, &buf[..k], settings.max_line));
@@ -417,7 +443,7 @@ mod tests {
         let mut out = Vec::new();
         let mut cut = 0;
         for (i, part) in input.iter().enumerate() {
-            f.buf.extend_from_slice(part);
+            f.feed(part);
             let eof = i + 1 == input.len();
             while let Some(c) = f.next(max, eof, &mut out) {
                 cut += usize::from(c);
@@ -460,12 +486,9 @@ mod tests {
 
     #[test]
     fn lines_only_keeps_every_line_as_it_is() {
-        let mut f = Framer {
-            lines_only: true,
-            ..Framer::default()
-        };
+        let mut f = Framer::lines();
         let mut out = Vec::new();
-        f.buf.extend_from_slice(b"12 <1>a\n\n\r\n\0x\ry\nlast");
+        f.feed(b"12 <1>a\n\n\r\n\0x\ry\nlast");
         let mut n = 0;
         while f.next(100, true, &mut out).is_some() {
             n += 1;
