@@ -131,6 +131,8 @@ fn duckdb_polars_and_pyarrow_read_every_dataset_alike() {
         "_quarantine",
         "access",
         "app",
+        "app_events_hourly",
+        "page_views_daily",
         "proxy_usage",
         "session",
         "syslog",

@@ -40,6 +40,27 @@ pub struct Pipeline {
     pub runtime: Runtime,
     #[serde(rename = "sources")]
     pub sources: Vec<SourceConf>,
+    /// `[rollups.NAME]`: k-anonymous aggregates (docs/CONFIGURATION.md, "Rollups").
+    #[serde(default)]
+    pub rollups: BTreeMap<String, Spanned<RollupConf>>,
+}
+
+/// `[rollups.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupConf {
+    /// The raw dataset aggregated.
+    pub dataset: String,
+    /// `hour` or `day`.
+    pub window: String,
+    pub group_by: Vec<String>,
+    /// The pseudonym column that identifies a subject.
+    pub subject: String,
+    #[serde(default)]
+    pub distinct: Vec<String>,
+    pub quantiles: Option<String>,
+    pub k: Option<u32>,
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +313,71 @@ impl Pipeline {
             }
         }
         Ok(p)
+    }
+
+    /// The rollups, each checked against the schema of the dataset it aggregates (which a
+    /// source of this pipeline must write). Errors give the rollup's line.
+    pub fn rollup_plans(&self, jobs: &[Job]) -> Result<Vec<logveil_rollup::Plan>> {
+        let mut plans = Vec::new();
+        for (name, conf) in &self.rollups {
+            let line = line_of(&self.text, conf.span().start);
+            let at = || {
+                format!(
+                    "pipeline config {} line {line}: rollups.{name}",
+                    self.path.display()
+                )
+            };
+            let c = conf.get_ref();
+            if !valid_dataset_name(name) {
+                bail!(
+                    "{}: the name must be letters, digits, '_' or '-' (it is the rollup's directory)",
+                    at()
+                );
+            }
+            if jobs.iter().any(|j| &j.dataset.name == name) || self.datasets.contains_key(name) {
+                bail!(
+                    "{}: {name:?} is also a raw dataset; give the rollup its own name",
+                    at()
+                );
+            }
+            let Some(job) = jobs.iter().find(|j| j.dataset.name == c.dataset) else {
+                bail!(
+                    "{}: no source writes dataset {:?}; roll up a dataset of this pipeline",
+                    at(),
+                    c.dataset
+                );
+            };
+            let window = logveil_rollup::Window::parse(&c.window).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: window {:?} must be \"hour\" or \"day\"",
+                    at(),
+                    c.window
+                )
+            })?;
+            let retention_days = c
+                .retention_days
+                .unwrap_or(logveil_rollup::spec::DEFAULT_RETENTION_DAYS);
+            if retention_days == 0 || retention_days > MAX_RETENTION_DAYS {
+                bail!("{}: retention_days must be 1 to {MAX_RETENTION_DAYS}", at());
+            }
+            let spec = logveil_rollup::RollupSpec {
+                name: name.clone(),
+                source: c.dataset.clone(),
+                window,
+                group_by: c.group_by.clone(),
+                subject: c.subject.clone(),
+                distinct: c.distinct.clone(),
+                quantiles: c.quantiles.clone(),
+                k: c.k.unwrap_or(logveil_rollup::spec::DEFAULT_K),
+                retention_days,
+            };
+            let plan =
+                logveil_rollup::Plan::new(&spec, &job.dataset.kind.schema()).map_err(|e| {
+                    anyhow::anyhow!("pipeline config {} line {line}: {e}", self.path.display())
+                })?;
+            plans.push(plan);
+        }
+        Ok(plans)
     }
 
     /// The dataset spec for `name` of `kind`, with configured retention.

@@ -16,6 +16,7 @@ mod keys_cmd;
 mod listen;
 mod metrics;
 mod retention_cmd;
+mod rollup_cmd;
 mod sources;
 mod stream;
 mod subject_cmd;
@@ -74,6 +75,9 @@ enum Command {
     /// the effective policy of each dataset, with the rule (and policy clause) behind each line.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Build the pipeline's rollups: k-anonymous aggregates kept after the raw data expires
+    /// (`run` builds them too, once everything is committed).
+    Rollup(rollup_cmd::RollupArgs),
     /// Data subjects: objection and restriction (suppression list).
     #[command(subcommand)]
     Subject(subject_cmd::SubjectCommand),
@@ -249,6 +253,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => keys_cmd::cmd_keys(a),
         Command::Retention(a) => retention_cmd::cmd_retention(a),
         Command::Subject(a) => subject_cmd::cmd_subject(a),
+        Command::Rollup(a) => rollup_cmd::cmd_rollup(a),
         Command::Policy(PolicyCommand::Check(a)) => cmd_policy_check(a),
         Command::Generate(a) => generate::run(a),
     };
@@ -398,11 +403,13 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
 
 /// Loads and validates a pipeline and resolves its jobs (printing the notes, e.g. what
 /// `--format auto` chose); every problem is a usage error.
-fn load_pipeline(path: &Path) -> Result<(config::Pipeline, Vec<Job>)> {
+pub(crate) fn load_pipeline(path: &Path) -> Result<(config::Pipeline, Vec<Job>)> {
     let p = config::Pipeline::load(path).map_err(|e| usage(format!("{e:#}")))?;
     let (jobs, notes) = p
         .jobs()
         .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
+    // Rollups are checked at start-up too, so a run never fails on them at its end.
+    p.rollup_plans(&jobs).map_err(|e| usage(format!("{e:#}")))?;
     for n in notes {
         say!(info, "{n}");
     }
@@ -519,6 +526,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let result = execute_with(root, ring, opts, &jobs, &run, Some(&stream));
     let reloading = reload.load(std::sync::atomic::Ordering::Acquire)
         && !terminated.load(std::sync::atomic::Ordering::Acquire);
+    if result.is_ok() && !reloading {
+        // Everything read is committed: bring the rollups up to date.
+        let plans = p.rollup_plans(&jobs)?;
+        rollup_cmd::after_run(root, &plans, keys_cmd::now_or(&run.now)?)?;
+    }
     match result {
         Ok(()) if reloading => {}
         // Reported already; the daemon goes on with the new pipeline all the same.

@@ -46,6 +46,20 @@ impl DatasetKind {
         }
     }
 
+    /// The kind named by [`DatasetKind::as_str`] (as dataset markers record it).
+    pub fn parse(s: &str) -> Option<DatasetKind> {
+        [
+            DatasetKind::Access,
+            DatasetKind::Session,
+            DatasetKind::Syslog,
+            DatasetKind::App,
+            DatasetKind::ProxyUsage,
+            DatasetKind::Quarantine,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DatasetKind::Access => "access",

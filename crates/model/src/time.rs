@@ -243,6 +243,34 @@ impl HourKey {
         self.0.rem_euclid(24) as u32
     }
 
+    /// `dt=YYYY-MM-DD` + `hour=HH` → the partition. Only the canonical spelling the sink
+    /// writes is accepted (`hour=5` or `dt=+202-…` are not partitions).
+    pub fn from_dirs(dt: &str, hour: &str) -> Option<HourKey> {
+        let d = dt.strip_prefix("dt=")?;
+        let hh = hour.strip_prefix("hour=")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+        let b = d.as_bytes();
+        if b.len() != 10
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !digits(&d[..4])
+            || !digits(&d[5..7])
+            || !digits(&d[8..])
+            || hh.len() != 2
+            || !digits(hh)
+        {
+            return None;
+        }
+        let h: i64 = hh.parse().ok()?;
+        let y: i64 = d[..4].parse().ok()?;
+        let m: u32 = d[5..7].parse().ok()?;
+        let day: u32 = d[8..].parse().ok()?;
+        if h > 23 || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
+            return None;
+        }
+        Some(HourKey(days_from_civil(y, m, day) * 24 + h))
+    }
+
     /// The partition's directory below the dataset, `dt=YYYY-MM-DD/hour=HH`.
     pub fn dir(self) -> String {
         format!("dt={}/hour={:02}", self.date(), self.hour())

@@ -35,9 +35,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use logveil_model::HourKey;
-use logveil_model::time::{
-    MICROS_PER_HOUR, days_from_civil, days_in_month, days_micros, format_rfc3339, parse_rfc3339,
-};
+use logveil_model::time::{MICROS_PER_HOUR, days_micros, format_rfc3339, parse_rfc3339};
 use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
     partition_expiry, partition_path, raise_floor, tombstone_path,
@@ -233,29 +231,7 @@ pub struct SweepReport {
 /// `dt=YYYY-MM-DD` + `hour=HH` → the partition. Only the canonical spelling the sink
 /// writes is accepted (`hour=5` or `dt=+202-…` are not partitions).
 pub fn partition_key(dt: &str, hour: &str) -> Option<HourKey> {
-    let d = dt.strip_prefix("dt=")?;
-    let hh = hour.strip_prefix("hour=")?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    let b = d.as_bytes();
-    if b.len() != 10
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !digits(&d[..4])
-        || !digits(&d[5..7])
-        || !digits(&d[8..])
-        || hh.len() != 2
-        || !digits(hh)
-    {
-        return None;
-    }
-    let h: i64 = hh.parse().ok()?;
-    let y: i64 = d[..4].parse().ok()?;
-    let m: u32 = d[5..7].parse().ok()?;
-    let day: u32 = d[8..].parse().ok()?;
-    if h > 23 || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
-        return None;
-    }
-    Some(HourKey(days_from_civil(y, m, day) * 24 + h))
+    HourKey::from_dirs(dt, hour)
 }
 
 /// The last path segment of a listed prefix.

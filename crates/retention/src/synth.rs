@@ -72,6 +72,7 @@ pub fn partition(
         bytes: listed.iter().map(|f| f.bytes).sum(),
         files: listed,
         updated_at: format_rfc3339(key.end_micros()),
+        rollup: None,
     };
     out.push((
         manifest_path(dataset, key),

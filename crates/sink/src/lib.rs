@@ -20,7 +20,7 @@ pub use builders::{
     AccessBuilder, AppBuilder, ProxyUsageBuilder, QuarantineBuilder, RowBuilder, SessionBuilder,
     SyslogBuilder,
 };
-pub use manifest::{CommitReport, DatasetSpec, Manifest, RunInfo, commit};
+pub use manifest::{CommitReport, DatasetSpec, Manifest, RollupFacts, RunInfo, commit};
 pub use parquet::file::metadata::KeyValue;
 pub use storage::Storage;
 pub use writer::{

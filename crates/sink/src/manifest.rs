@@ -103,6 +103,45 @@ pub struct Manifest {
     pub bytes: u64,
     pub files: Vec<ManifestFile>,
     pub updated_at: String,
+    /// For a rollup's partition (kind `rollup`): how it was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<RollupFacts>,
+}
+
+/// How a rollup partition was computed (see the `logveil-rollup` crate). Its one file is
+/// replaced whole whenever its inputs change, so these facts describe that file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RollupFacts {
+    /// The raw dataset it aggregates.
+    pub source: String,
+    /// `hour` or `day`.
+    pub window: String,
+    /// Fewest distinct subjects a published row stands for.
+    pub k: u32,
+    /// BLAKE3 of the rollup's definition (columns, subject, k…): a changed definition
+    /// recomputes every window whose raw data still exists.
+    pub definition: String,
+    /// BLAKE3 over the input files (partition, name, checksum): unchanged inputs are not
+    /// recomputed, so replays never count twice.
+    pub inputs: String,
+    /// Raw partitions and rows read.
+    pub input_partitions: u32,
+    /// Those partitions (`dt=…/hour=…`): a window missing one of them later (swept) is
+    /// never recomputed from the rest.
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    pub input_rows: u64,
+    /// Raw rows left out because they lack consent to statistics (session events).
+    pub rows_without_consent: u64,
+    /// Groups published as their own row.
+    pub groups: u64,
+    /// Groups with fewer than `k` subjects: merged into the `other` row, or dropped with it
+    /// when even the merged row has fewer than `k`.
+    pub groups_suppressed: u64,
+    /// Whether an `other` row was published.
+    pub other_row: bool,
+    /// Events in no published row (their group and the `other` row both fell under `k`).
+    pub events_suppressed: u64,
 }
 
 pub const MANIFEST_NAME: &str = "_manifest.json";
@@ -478,6 +517,7 @@ fn commit_partition(
             bytes: 0,
             files: Vec::new(),
             updated_at: String::new(),
+            rollup: None,
         },
     };
     for f in &present {

@@ -207,6 +207,17 @@ impl Storage {
         }
     }
 
+    /// Makes a finished upload visible under its final name, replacing what is there in one
+    /// step (local disk: an atomic rename; object stores: the upload already replaced it).
+    /// Readers see the old object or the new one, never neither or a mix. For objects that
+    /// are recomputed whole, such as a rollup's file.
+    pub fn replace(&self, c: &Committed) -> Result<()> {
+        let Some(staged) = &c.staged else {
+            return Ok(());
+        };
+        block_on(self.store.rename(staged, &c.dest)).map_err(store_err(&c.dest))
+    }
+
     /// Whether two names are one file (local disk: the same inode).
     fn same_file(&self, a: &Path, b: &Path) -> bool {
         #[cfg(unix)]

@@ -1,0 +1,156 @@
+//! `logveil rollup PIPELINE.toml`: builds or brings up to date the pipeline's `[rollups]`
+//! (k-anonymous aggregates that outlive the raw data), and the same step at the end of a
+//! `run` ([`build_all`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use logveil_model::HourKey;
+use logveil_rollup::{Options, Plan, Report};
+use logveil_sink::Storage;
+
+use crate::keys_cmd::{now_or, parse_when, root_storage};
+
+#[derive(Args)]
+pub struct RollupArgs {
+    /// The pipeline whose `[rollups.NAME]` tables to build.
+    pub pipeline: PathBuf,
+    /// Output root (default: the pipeline's `[output] root`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Judge expiry at this time (RFC 3339) instead of the clock (default: the pipeline's
+    /// `[runtime] now`, if set).
+    #[arg(long, value_name = "RFC3339", env = "LOGVEIL_NOW")]
+    pub now: Option<String>,
+    /// Only windows starting at or after this date or time.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Only windows starting at or before this date or time.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Recompute windows whose raw data did not change (still only while it exists).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Only this rollup (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_rollup(a: RollupArgs) -> Result<()> {
+    let (p, jobs) = crate::load_pipeline(&a.pipeline)?;
+    let mut plans = p
+        .rollup_plans(&jobs)
+        .map_err(|e| crate::usage(format!("{e:#}")))?;
+    if let Some(unknown) = a
+        .only
+        .iter()
+        .find(|n| !plans.iter().any(|p| &p.spec.name == *n))
+    {
+        return Err(crate::usage(format!(
+            "--only {unknown}: the pipeline has no [rollups.{unknown}]"
+        )));
+    }
+    if !a.only.is_empty() {
+        plans.retain(|p| a.only.contains(&p.spec.name));
+    }
+    if plans.is_empty() {
+        say!(info, "{}: no [rollups] to build", a.pipeline.display());
+        return Ok(());
+    }
+    let now = now_or(&a.now.clone().or_else(|| p.runtime.now.clone()))?;
+    let hour = |flag: &str, s: &Option<String>| -> Result<Option<HourKey>> {
+        s.as_deref()
+            .map(|s| parse_when(flag, s).map(HourKey::of_micros))
+            .transpose()
+    };
+    let opts = Options {
+        now_micros: now,
+        from: hour("--from", &a.from)?,
+        to: hour("--to", &a.to)?,
+        rebuild: a.rebuild,
+        run_id: crate::new_run_id(now),
+    };
+    let root = a.out.as_deref().unwrap_or(&p.output.root);
+    let storage = root_storage(root)?;
+    let reports = build_all(&storage, &plans, &opts)?;
+    if a.json {
+        let v: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for r in &reports {
+            say!(info, "{}", human(r, &plans));
+        }
+    }
+    Ok(())
+}
+
+/// Builds every rollup, one after the other.
+pub fn build_all(storage: &Storage, plans: &[Plan], opts: &Options) -> Result<Vec<Report>> {
+    plans
+        .iter()
+        .map(|p| {
+            logveil_rollup::build(storage, p, opts)
+                .with_context(|| format!("building rollup {}", p.spec.name))
+        })
+        .collect()
+}
+
+/// Builds the rollups after a run (`run` calls this once everything is committed).
+pub fn after_run(root: &Path, plans: &[Plan], now: i64) -> Result<()> {
+    if plans.is_empty() {
+        return Ok(());
+    }
+    let storage = root_storage(root)?;
+    let opts = Options {
+        now_micros: now,
+        from: None,
+        to: None,
+        rebuild: false,
+        run_id: crate::new_run_id(now),
+    };
+    for r in build_all(&storage, plans, &opts)? {
+        if r.windows_built > 0 {
+            say!(info, "{}", human(&r, plans));
+        }
+    }
+    Ok(())
+}
+
+fn human(r: &Report, plans: &[Plan]) -> String {
+    let k = plans
+        .iter()
+        .find(|p| p.spec.name == r.rollup)
+        .map_or(0, |p| p.spec.k);
+    format!(
+        "rollup {}: {} windows built, {} unchanged, {} frozen (raw data expired), {} expired; {} raw rows ({} without consent to statistics) → {} groups, {} suppressed (fewer than k={k} subjects), {} events in no published row",
+        r.rollup,
+        r.windows_built,
+        r.windows_unchanged,
+        r.windows_frozen,
+        r.windows_expired,
+        r.input_rows,
+        r.rows_without_consent,
+        r.groups,
+        r.groups_suppressed,
+        r.events_suppressed,
+    )
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "rollup": r.rollup,
+        "windows_built": r.windows_built,
+        "windows_unchanged": r.windows_unchanged,
+        "windows_frozen": r.windows_frozen,
+        "windows_expired": r.windows_expired,
+        "input_rows": r.input_rows,
+        "rows_without_consent": r.rows_without_consent,
+        "groups": r.groups,
+        "groups_suppressed": r.groups_suppressed,
+        "events_suppressed": r.events_suppressed,
+    })
+}
