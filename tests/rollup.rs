@@ -232,6 +232,19 @@ fn a_rollup_outlives_the_raw_data_and_expired_raw_data_is_never_read() {
     assert!(parquet_rows(&root, "views") > 0);
     ok(bin().args(["rollup", "--now", later]).arg(&p));
     assert_eq!(std::fs::read(&file).unwrap(), first);
+
+    // Declared again with hour windows, it would hold both: refused.
+    let conf = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace(r#"window = "day""#, r#"window = "hour""#);
+    std::fs::write(&p, conf).unwrap();
+    let o = run(bin().args(["rollup", "--now", later]).arg(&p));
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("give the changed rollup a new name"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// The sweep deletes a day's partitions hour by hour: a day window is never recomputed from
@@ -292,4 +305,44 @@ fn a_rollup_that_would_group_by_a_pseudonym_is_refused_with_its_line() {
     assert!(err.contains("line 14: rollup views"), "{err}");
     assert!(err.contains("never hold pseudonyms"), "{err}");
     assert!(!dir.path().join("data").exists(), "nothing ran");
+}
+
+/// A running daemon builds the windows that have closed, without being stopped.
+#[test]
+fn a_running_daemon_builds_closed_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path());
+    let p = pipeline(dir.path(), 30);
+    let conf = std::fs::read_to_string(&p).unwrap().replace(
+        "[keys]",
+        "[runtime]\ncommit_interval_ms = 100\nrollup_interval_s = 1\n[keys]",
+    );
+    std::fs::write(&p, conf).unwrap();
+    let mut child = bin()
+        .args(["run", "--no-progress"])
+        .arg(&p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = dir
+        .path()
+        .join("data/views/dt=2026-11-27/hour=00/rollup.parquet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(running, "the daemon stopped early: {status:?}");
+    assert!(file.exists(), "no rollup while running");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        column_values_u64(&dir.path().join("data"), "views", "subjects")
+            .iter()
+            .all(|s| *s >= 5)
+    );
 }

@@ -192,6 +192,9 @@ pub struct Runtime {
     /// Network sources: bytes a spool may hold that are not committed yet before the source
     /// pushes back (HTTP 503, syslog TCP stops reading, UDP drops). Default 256 MiB.
     pub max_spool_bytes: Option<u64>,
+    /// Followed and network sources: seconds between builds of the rollups' closed windows
+    /// while the run goes on (default 300; 0: only when the run ends).
+    pub rollup_interval_s: Option<u64>,
 }
 
 /// `[sources.http]`: accept NDJSON batches over HTTP.

@@ -523,12 +523,32 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             .unwrap_or_else(|| root.join("_spool")),
         max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
+    // A daemon builds the rollups' closed windows as it goes.
+    let plans = p.rollup_plans(&jobs)?;
+    let rollup_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interval = p.runtime.rollup_interval_s.unwrap_or(300);
+    let rollups = (!a.once && followed > 0 && !plans.is_empty() && interval > 0).then(|| {
+        let fixed_now = run
+            .now
+            .as_deref()
+            .and_then(|n| keys_cmd::parse_when("--now", n).ok());
+        rollup_cmd::periodic(
+            root.to_path_buf(),
+            plans.clone(),
+            fixed_now,
+            Duration::from_secs(interval),
+            rollup_stop.clone(),
+        )
+    });
     let result = execute_with(root, ring, opts, &jobs, &run, Some(&stream));
+    rollup_stop.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(t) = rollups {
+        let _ = t.join();
+    }
     let reloading = reload.load(std::sync::atomic::Ordering::Acquire)
         && !terminated.load(std::sync::atomic::Ordering::Acquire);
     if result.is_ok() && !reloading {
         // Everything read is committed: bring the rollups up to date.
-        let plans = p.rollup_plans(&jobs)?;
         rollup_cmd::after_run(root, &plans, keys_cmd::now_or(&run.now)?)?;
     }
     match result {

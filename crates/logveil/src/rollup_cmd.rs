@@ -71,6 +71,7 @@ pub fn cmd_rollup(a: RollupArgs) -> Result<()> {
         now_micros: now,
         from: hour("--from", &a.from)?,
         to: hour("--to", &a.to)?,
+        closed_by: None,
         rebuild: a.rebuild,
         run_id: crate::new_run_id(now),
     };
@@ -101,6 +102,12 @@ pub fn build_all(storage: &Storage, plans: &[Plan], opts: &Options) -> Result<Ve
 
 /// Builds the rollups after a run (`run` calls this once everything is committed).
 pub fn after_run(root: &Path, plans: &[Plan], now: i64) -> Result<()> {
+    build_quietly(root, plans, now, None)
+}
+
+/// Builds what changed, printing only the rollups that built a window; `closed_by` limits
+/// the build to windows that have ended.
+fn build_quietly(root: &Path, plans: &[Plan], now: i64, closed_by: Option<i64>) -> Result<()> {
     if plans.is_empty() {
         return Ok(());
     }
@@ -109,6 +116,7 @@ pub fn after_run(root: &Path, plans: &[Plan], now: i64) -> Result<()> {
         now_micros: now,
         from: None,
         to: None,
+        closed_by,
         rebuild: false,
         run_id: crate::new_run_id(now),
     };
@@ -118,6 +126,38 @@ pub fn after_run(root: &Path, plans: &[Plan], now: i64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// While a daemon runs: every `interval`, builds the windows that have closed (and those
+/// whose inputs changed since), until `stop`. `fixed_now` is the run's clock if it has one.
+/// Failures are reported and retried at the next interval.
+pub fn periodic(
+    root: PathBuf,
+    plans: Vec<Plan>,
+    fixed_now: Option<i64>,
+    interval: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("rollups".into())
+        .spawn(move || {
+            use std::sync::atomic::Ordering;
+            let step = std::time::Duration::from_millis(200);
+            loop {
+                let start = std::time::Instant::now();
+                while start.elapsed() < interval {
+                    if stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(step.min(interval));
+                }
+                let now = fixed_now.unwrap_or_else(crate::now_micros);
+                if let Err(e) = build_quietly(&root, &plans, now, Some(now)) {
+                    say!(warn, "rollups: {e:#} (retried in {} s)", interval.as_secs());
+                }
+            }
+        })
+        .expect("spawning the rollup thread")
 }
 
 fn human(r: &Report, plans: &[Plan]) -> String {

@@ -54,6 +54,9 @@ pub struct Options {
     /// Only windows that start at or after / before these hours.
     pub from: Option<HourKey>,
     pub to: Option<HourKey>,
+    /// Only windows that ended at or before this instant (µs): a running daemon builds
+    /// closed windows, and rebuilds them when late data changes their inputs.
+    pub closed_by: Option<i64>,
     /// Recompute windows whose inputs did not change.
     pub rebuild: bool,
     pub run_id: String,
@@ -159,6 +162,24 @@ pub fn build(storage: &Storage, plan: &Plan, opts: &Options) -> Result<Report, R
         return Ok(report); // nothing ingested yet
     };
     ensure_marker(storage, spec)?;
+    // Windows of another length or source would stay beside the new ones, and readers
+    // would count both: such a change needs a new rollup name.
+    if let Some(last) = partitions(storage, &spec.name)?.last()
+        && let Some(m) = Manifest::read(storage, &manifest_path(&spec.name, *last))?
+        && let Some(r) = &m.rollup
+        && (r.window != spec.window.as_str() || r.source != spec.source)
+    {
+        return Err(RollupError::Definition {
+            rollup: spec.name.clone(),
+            what: format!(
+                "it holds {} windows of dataset {:?}, and is now declared with {} windows of {:?}; give the changed rollup a new name (the old one keeps its data until it expires)",
+                r.window,
+                r.source,
+                spec.window.as_str(),
+                spec.source
+            ),
+        });
+    }
     let hours = spec.window.hours();
     let mut windows: BTreeMap<i64, Vec<HourKey>> = BTreeMap::new();
     for k in partitions(storage, &spec.source)? {
@@ -167,7 +188,11 @@ pub fn build(storage: &Storage, plan: &Plan, opts: &Options) -> Result<Report, R
     let definition = spec.definition_digest();
     for (w, keys) in windows {
         let start = HourKey(w * hours);
-        if opts.from.is_some_and(|f| start < f) || opts.to.is_some_and(|t| start > t) {
+        let end = HourKey(start.0 + hours).start_micros();
+        if opts.from.is_some_and(|f| start < f)
+            || opts.to.is_some_and(|t| start > t)
+            || opts.closed_by.is_some_and(|c| end > c)
+        {
             continue;
         }
         build_window(
