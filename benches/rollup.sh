@@ -3,7 +3,8 @@
 # MILLIONS million lines (default 5, one day of timestamps) with `logveil run --once`, then
 # times `logveil rollup --rebuild` for a daily and an hourly rollup of the access dataset
 # (six group-by columns, distinct subjects and networks, request-time quantiles), one rollup
-# at a time. Prints seconds, raw rows/s, seconds per million raw rows and peak RSS.
+# at a time, with one thread and with all cores. Prints seconds, raw rows/s, seconds per
+# million raw rows and peak RSS.
 #
 # Usage: benches/rollup.sh [MILLIONS (default 5)]
 # Needs /usr/bin/time (Debian package `time`). LOGVEIL_BENCH_DIR keeps input and raw output
@@ -62,9 +63,11 @@ PY
 )
 echo "raw rows: $rows (from $lines lines); machine: $(nproc) cores"
 for r in daily hourly; do
-  /usr/bin/time -f "%e %M" -o "$work/time.raw" "$bin" rollup --rebuild --only "$r" --json "$work/rollup.toml" > "$work/report.$r"
-  read -r secs kb < "$work/time.raw"
-  python3 -c "
+  for j in 1 "$(nproc)"; do
+    /usr/bin/time -f "%e %M" -o "$work/time.raw" "$bin" rollup --rebuild --only "$r" -j "$j" --json "$work/rollup.toml" > "$work/report.$r"
+    read -r secs kb < "$work/time.raw"
+    python3 -c "
 s=$secs; n=$rows
-print(f'rollup {\"$r\":<7} {s:7.2f} s  {n/s/1e6:6.2f} M raw rows/s  {s/(n/1e6):6.3f} s per M rows  max RSS {$kb/1024:5.0f} MB')"
+print(f'rollup {\"$r\":<7} -j$j {s:7.2f} s  {n/s/1e6:6.2f} M raw rows/s  {s/(n/1e6):6.3f} s per M rows  max RSS {$kb/1024:5.0f} MB')"
+  done
 done

@@ -32,6 +32,9 @@ pub struct RollupArgs {
     /// Recompute windows whose raw data did not change (still only while it exists).
     #[arg(long)]
     pub rebuild: bool,
+    /// Threads reading a window's files (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
     /// Only this rollup (repeatable).
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
@@ -73,6 +76,7 @@ pub fn cmd_rollup(a: RollupArgs) -> Result<()> {
         to: hour("--to", &a.to)?,
         closed_by: None,
         rebuild: a.rebuild,
+        threads: a.threads.unwrap_or_else(all_cores),
         run_id: crate::new_run_id(now),
     };
     let root = a.out.as_deref().unwrap_or(&p.output.root);
@@ -89,6 +93,10 @@ pub fn cmd_rollup(a: RollupArgs) -> Result<()> {
     Ok(())
 }
 
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Builds every rollup, one after the other.
 pub fn build_all(storage: &Storage, plans: &[Plan], opts: &Options) -> Result<Vec<Report>> {
     plans
@@ -102,12 +110,18 @@ pub fn build_all(storage: &Storage, plans: &[Plan], opts: &Options) -> Result<Ve
 
 /// Builds the rollups after a run (`run` calls this once everything is committed).
 pub fn after_run(root: &Path, plans: &[Plan], now: i64) -> Result<()> {
-    build_quietly(root, plans, now, None)
+    build_quietly(root, plans, now, None, all_cores())
 }
 
 /// Builds what changed, printing only the rollups that built a window; `closed_by` limits
 /// the build to windows that have ended.
-fn build_quietly(root: &Path, plans: &[Plan], now: i64, closed_by: Option<i64>) -> Result<()> {
+fn build_quietly(
+    root: &Path,
+    plans: &[Plan],
+    now: i64,
+    closed_by: Option<i64>,
+    threads: usize,
+) -> Result<()> {
     if plans.is_empty() {
         return Ok(());
     }
@@ -118,6 +132,7 @@ fn build_quietly(root: &Path, plans: &[Plan], now: i64, closed_by: Option<i64>) 
         to: None,
         closed_by,
         rebuild: false,
+        threads,
         run_id: crate::new_run_id(now),
     };
     for r in build_all(&storage, plans, &opts)? {
@@ -152,7 +167,8 @@ pub fn periodic(
                     std::thread::sleep(step.min(interval));
                 }
                 let now = fixed_now.unwrap_or_else(crate::now_micros);
-                if let Err(e) = build_quietly(&root, &plans, now, Some(now)) {
+                // One thread: the run's workers come first.
+                if let Err(e) = build_quietly(&root, &plans, now, Some(now), 1) {
                     say!(warn, "rollups: {e:#} (retried in {} s)", interval.as_secs());
                 }
             }

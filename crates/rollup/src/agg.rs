@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -52,6 +52,27 @@ impl Hasher for Prehashed {
 
 type Hll = CardinalityEstimator<u64, Prehashed, 14, 6>;
 
+/// The hasher of the exact sets: their values are hashes already, which only need mixing
+/// (hashing them again with the seed that made them clusters them in the table).
+#[derive(Default)]
+struct Mixed(u64);
+
+impl Hasher for Mixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = mix(self.0 ^ u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = mix(v);
+    }
+}
+
+type HashSetOfHashes = HashSet<u64, BuildHasherDefault<Mixed>>;
+
 /// A full-avalanche finaliser (MurmurHash3's fmix64): the estimator takes its register index
 /// and rank from different bits, which must all be well mixed.
 fn mix(mut h: u64) -> u64 {
@@ -65,13 +86,13 @@ fn mix(mut h: u64) -> u64 {
 /// A distinct count: exact, then a sketch.
 #[derive(Clone)]
 enum Distinct {
-    Exact(HashSet<u64, FixedState>),
+    Exact(HashSetOfHashes),
     Sketch(Box<Hll>),
 }
 
 impl Default for Distinct {
     fn default() -> Self {
-        Distinct::Exact(HashSet::with_hasher(FixedState::with_seed(SEED)))
+        Distinct::Exact(HashSetOfHashes::default())
     }
 }
 
@@ -436,6 +457,35 @@ impl<'p> Table<'p> {
         Ok(())
     }
 
+    /// Adds another table of the same plan (the same window, other files).
+    pub fn absorb(&mut self, other: Table<'p>) {
+        let plan = self.plan;
+        // Epochs are numbered per table: renumber the other's into this one's.
+        let remap: Vec<u16> = other.epochs.iter().map(|k| self.epoch(k)).collect();
+        let renumber = |p: &mut PerEpoch| {
+            for (e, _) in &mut p.0 {
+                *e = remap.get(usize::from(*e)).copied().unwrap_or(*e);
+            }
+        };
+        for (key, mut g) in other.groups {
+            renumber(&mut g.subjects);
+            for (d, counted) in g.distinct.iter_mut().zip(&plan.distinct) {
+                if counted.pseudonym {
+                    renumber(d);
+                }
+            }
+            match self.index.get(&key) {
+                Some(i) => self.groups[*i as usize].1.merge(&g),
+                None => {
+                    self.index.insert(key.clone(), self.groups.len() as u32);
+                    self.groups.push((key, g));
+                }
+            }
+        }
+        self.rows += other.rows;
+        self.rows_without_consent += other.rows_without_consent;
+    }
+
     /// Applies the disclosure control and builds the window's rows, ordered by group.
     pub fn finish(self, window_start: i64) -> Result<Outcome, RollupError> {
         let plan = self.plan;
@@ -733,6 +783,38 @@ mod tests {
         assert_eq!(
             pages(&t.finish(0).unwrap()),
             [(Some("/a".into()), 5, 3, false)]
+        );
+    }
+
+    #[test]
+    fn tables_of_parts_merge_into_the_table_of_the_whole() {
+        let p = plan(&["page"], 2);
+        let rows = [
+            ("/a", "x1", "s1", "k1", true),
+            ("/a", "x2", "s2", "k2", true),
+            ("/b", "x1", "s1", "k1", true),
+            ("/a", "x3", "s3", "k2", true),
+            ("/b", "x4", "s1", "k1", true),
+            ("/a", "x1", "s9", "k1", false),
+        ];
+        let mut whole = Table::new(&p);
+        whole.add(&batch(&p, &rows)).unwrap();
+        let mut a = Table::new(&p);
+        a.add(&batch(&p, &rows[..2])).unwrap();
+        // The second part sees key k2 first: its epochs are numbered the other way round.
+        let mut b = Table::new(&p);
+        b.add(&batch(&p, &[rows[3], rows[2], rows[4], rows[5]]))
+            .unwrap();
+        a.absorb(b);
+        assert_eq!((a.rows, a.rows_without_consent), (5, 1));
+        let (w, m) = (whole.finish(0).unwrap(), a.finish(0).unwrap());
+        assert_eq!(pages(&w), pages(&m));
+        assert_eq!(
+            pages(&w),
+            [
+                (Some("/a".into()), 3, 2, false),
+                (Some("/b".into()), 2, 2, false)
+            ]
         );
     }
 

@@ -59,6 +59,8 @@ pub struct Options {
     pub closed_by: Option<i64>,
     /// Recompute windows whose inputs did not change.
     pub rebuild: bool,
+    /// Threads reading a window's files (at least 1).
+    pub threads: usize,
     pub run_id: String,
 }
 
@@ -276,13 +278,36 @@ fn build_window(
         return Ok(());
     }
 
-    let mut table = Table::new(plan);
-    let mut dev_key = false;
-    for (key, m) in &inputs {
-        dev_key |= m.dev_key;
-        for f in &m.files {
-            read_file(storage, plan, &spec.source, *key, &f.name, &mut table)?;
-        }
+    let dev_key = inputs.iter().any(|(_, m)| m.dev_key);
+    // The files are shared out among the threads, each aggregating into a table of its
+    // own; the tables are then merged (every measure merges exactly, in any order).
+    let files: Vec<(HourKey, &str)> = inputs
+        .iter()
+        .flat_map(|(key, m)| m.files.iter().map(move |f| (*key, f.name.as_str())))
+        .collect();
+    let threads = opts.threads.clamp(1, files.len().max(1));
+    let tables: Vec<Result<Table, RollupError>> = std::thread::scope(|scope| {
+        let files = &files;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut table = Table::new(plan);
+                    for (key, name) in files.iter().skip(t).step_by(threads) {
+                        read_file(storage, plan, &spec.source, *key, name, &mut table)?;
+                    }
+                    Ok(table)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a rollup thread panicked"))
+            .collect()
+    });
+    let mut tables = tables.into_iter();
+    let mut table = tables.next().expect("at least one thread")?;
+    for t in tables {
+        table.absorb(t?);
     }
     let (rows, without_consent) = (table.rows, table.rows_without_consent);
     let outcome = table.finish(start.start_micros())?;
