@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
@@ -81,6 +81,25 @@ fn write_log(dir: &Path) {
     std::fs::write(dir.join("access.log"), log).unwrap();
 }
 
+/// The planted log run through the pipeline once: (its directory, the pipeline, the output
+/// root, the day window's rollup file).
+fn ingested(access_retention: u32) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path());
+    let p = pipeline(dir.path(), access_retention);
+    ok(bin().args(["run", "--once", "--no-progress"]).arg(&p));
+    let root = dir.path().join("data");
+    let file = root.join("views/dt=2026-11-27/hour=00/rollup.parquet");
+    (dir, p, root, file)
+}
+
+/// `logveil rollup --json ARGS… PIPELINE`: the first rollup's report.
+fn rollup_report(p: &Path, args: &[&str]) -> Value {
+    let o = ok(bin().args(["rollup", "--json"]).args(args).arg(p));
+    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    rep[0].clone()
+}
+
 fn manifest(root: &Path) -> Value {
     let p = root.join("views/dt=2026-11-27/hour=00/_manifest.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
@@ -92,11 +111,7 @@ fn raw_rows(root: &Path) -> u64 {
 
 #[test]
 fn no_rollup_row_singles_out_a_subject() {
-    let dir = tempfile::tempdir().unwrap();
-    write_log(dir.path());
-    let p = pipeline(dir.path(), 30);
-    ok(bin().args(["run", "--once", "--no-progress"]).arg(&p));
-    let root = dir.path().join("data");
+    let (_dir, _p, root, _file) = ingested(30);
 
     let subjects = column_values_u64(&root, "views", "subjects");
     assert!(!subjects.is_empty());
@@ -137,12 +152,7 @@ fn no_rollup_row_singles_out_a_subject() {
 
 #[test]
 fn a_window_is_recomputed_whole_and_never_counted_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    write_log(dir.path());
-    let p = pipeline(dir.path(), 30);
-    ok(bin().args(["run", "--once", "--no-progress"]).arg(&p));
-    let root = dir.path().join("data");
-    let file = root.join("views/dt=2026-11-27/hour=00/rollup.parquet");
+    let (dir, p, root, file) = ingested(30);
     let first = std::fs::read(&file).unwrap();
     let events = |root: &Path| -> u64 { column_values_u64(root, "views", "events").iter().sum() };
     let total = |root: &Path| {
@@ -154,10 +164,9 @@ fn a_window_is_recomputed_whole_and_never_counted_twice() {
     assert_eq!(total(&root), raw_rows(&root));
 
     // Building again changes nothing: the inputs are the same.
-    let o = ok(bin().args(["rollup", "--json"]).arg(&p));
-    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(rep[0]["windows_unchanged"], 1, "{rep}");
-    assert_eq!(rep[0]["windows_built"], 0);
+    let rep = rollup_report(&p, &[]);
+    assert_eq!(rep["windows_unchanged"], 1, "{rep}");
+    assert_eq!(rep["windows_built"], 0);
     assert_eq!(std::fs::read(&file).unwrap(), first);
 
     // More lines arrive (the followed file grows): the window is recomputed from all of
@@ -197,23 +206,15 @@ fn a_window_is_recomputed_whole_and_never_counted_twice() {
 
 #[test]
 fn a_rollup_outlives_the_raw_data_and_expired_raw_data_is_never_read() {
-    let dir = tempfile::tempdir().unwrap();
-    write_log(dir.path());
-    let p = pipeline(dir.path(), 2);
-    ok(bin().args(["run", "--once", "--no-progress"]).arg(&p));
-    let root = dir.path().join("data");
-    let file = root.join("views/dt=2026-11-27/hour=00/rollup.parquet");
+    let (_dir, p, root, file) = ingested(2);
     let first = std::fs::read(&file).unwrap();
 
     // Two days later the raw partition has expired but is not swept yet: the window is
     // frozen (a rebuild would read expired data), the rollup stays as it is.
     let later = "2026-12-01T12:00:00Z";
-    let o = ok(bin()
-        .args(["rollup", "--json", "--rebuild", "--now", later])
-        .arg(&p));
-    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(rep[0]["windows_frozen"], 1, "{rep}");
-    assert_eq!(rep[0]["windows_built"], 0);
+    let rep = rollup_report(&p, &["--rebuild", "--now", later]);
+    assert_eq!(rep["windows_frozen"], 1, "{rep}");
+    assert_eq!(rep["windows_built"], 0);
     assert_eq!(std::fs::read(&file).unwrap(), first);
 
     // The sweep deletes the raw partition; the rollup remains, readable.
@@ -281,11 +282,8 @@ fn a_day_is_never_recomputed_from_the_hours_the_sweep_left() {
         .arg(&root));
     assert!(!root.join("access/dt=2026-11-27/hour=00").exists());
     assert!(root.join("access/dt=2026-11-27/hour=20").exists());
-    let o = ok(bin()
-        .args(["rollup", "--json", "--rebuild", "--now", mid])
-        .arg(&p));
-    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(rep[0]["windows_frozen"], 1, "{rep}");
+    let rep = rollup_report(&p, &["--rebuild", "--now", mid]);
+    assert_eq!(rep["windows_frozen"], 1, "{rep}");
     assert_eq!(events(), 18, "the day still counts both hours");
 }
 
