@@ -100,6 +100,20 @@ fn rollup_report(p: &Path, args: &[&str]) -> Value {
     rep[0].clone()
 }
 
+/// `logveil retention sweep` of the root as of `now`.
+fn sweep(root: &Path, now: &str) {
+    ok(bin()
+        .args([
+            "retention",
+            "sweep",
+            "--allow-future-now",
+            "--now",
+            now,
+            "--root",
+        ])
+        .arg(root));
+}
+
 fn manifest(root: &Path) -> Value {
     let p = root.join("views/dt=2026-11-27/hour=00/_manifest.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
@@ -218,16 +232,7 @@ fn a_rollup_outlives_the_raw_data_and_expired_raw_data_is_never_read() {
     assert_eq!(std::fs::read(&file).unwrap(), first);
 
     // The sweep deletes the raw partition; the rollup remains, readable.
-    ok(bin()
-        .args([
-            "retention",
-            "sweep",
-            "--allow-future-now",
-            "--now",
-            later,
-            "--root",
-        ])
-        .arg(&root));
+    sweep(&root, later);
     assert_eq!(raw_rows(&root), 0, "raw data swept");
     assert_eq!(std::fs::read(&file).unwrap(), first);
     assert!(parquet_rows(&root, "views") > 0);
@@ -270,16 +275,7 @@ fn a_day_is_never_recomputed_from_the_hours_the_sweep_left() {
     );
     // Hour 00 has expired (and is swept), hour 20 has not.
     let mid = "2026-11-29T12:00:00Z";
-    ok(bin()
-        .args([
-            "retention",
-            "sweep",
-            "--allow-future-now",
-            "--now",
-            mid,
-            "--root",
-        ])
-        .arg(&root));
+    sweep(&root, mid);
     assert!(!root.join("access/dt=2026-11-27/hour=00").exists());
     assert!(root.join("access/dt=2026-11-27/hour=20").exists());
     let rep = rollup_report(&p, &["--rebuild", "--now", mid]);

@@ -19,7 +19,6 @@
 //! no longer matches: the next build rewrites both.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 
 use bytes::Bytes;
 use logveil_model::time::format_rfc3339;
@@ -344,7 +343,6 @@ fn build_window(
         w.write(batch).map_err(parquet_err)?;
         w.close().map_err(parquet_err)?;
     }
-    upload.flush().ok();
     let committed = upload.finish()?;
 
     let now = format_rfc3339(opts.now_micros);
