@@ -1,6 +1,6 @@
 //! Analysts' engines read what logveil writes: DuckDB, Polars and pyarrow (Python packages)
-//! read every dataset of the demo pipeline's output with hive partitioning and the documented
-//! glob `<root>/<dataset>/**/*.parquet`, as docs/ANALYSTS.md shows (with the partition
+//! and `logveil query` read every dataset of the demo pipeline's output (rollups included)
+//! with hive partitioning and the documented glob `<root>/<dataset>/**/*.parquet`, as docs/ANALYSTS.md shows (with the partition
 //! columns typed: `dt` a date, `hour` an integer, which engines otherwise guess differently),
 //! and agree with the Parquet footers on row counts and with each other on column types.
 //! Without the packages the test says so in one line and passes, unless
@@ -13,7 +13,11 @@ use std::path::Path;
 
 use common::*;
 
+#[cfg(not(feature = "query"))]
 const ENGINES: [&str; 3] = ["duckdb", "polars", "pyarrow"];
+/// `logveil query` (DataFusion) is one more engine.
+#[cfg(feature = "query")]
+const ENGINES: [&str; 4] = ["duckdb", "polars", "pyarrow", "logveil"];
 
 /// Reads every dataset under the root with each engine; prints, per dataset and engine, the
 /// row count and each column's type reduced to a family (int, float, string, bool,
@@ -62,6 +66,64 @@ for ds in sorted(os.listdir(root)):
 print(json.dumps(out))
 "#;
 
+/// What `logveil query` sees of every table: its row count and its columns' type families
+/// (from `information_schema.columns`), in the shape the Python script prints.
+#[cfg(feature = "query")]
+fn logveil_query_reads(root: &Path) -> BTreeMap<String, serde_json::Value> {
+    fn family(t: &str) -> String {
+        let t = t.to_lowercase();
+        // `Dictionary(Int32, Utf8)`: the values' type is what a reader sees.
+        let t = match t.strip_prefix("dictionary(") {
+            Some(rest) => rest.split_once(", ").map_or(rest, |(_, v)| v).to_string(),
+            None => t,
+        };
+        for (key, fam) in [
+            ("timestamp", "timestamp"),
+            ("date", "date"),
+            ("bool", "bool"),
+            ("float", "float"),
+            ("int", "int"),
+            ("utf8", "string"),
+            ("list", "list"),
+        ] {
+            if t.contains(key) {
+                return fam.into();
+            }
+        }
+        t
+    }
+    let query = |sql: &str| -> Vec<serde_json::Value> {
+        let o = ok(bin()
+            .args(["query", "--format", "json", "--root"])
+            .arg(root)
+            .arg(sql));
+        text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let cols = query(
+        "SELECT table_name AS t, column_name AS c, data_type AS ty FROM information_schema.columns \
+         WHERE table_schema = 'public'",
+    );
+    for r in &cols {
+        let t = r["t"].as_str().unwrap();
+        out.entry(t.into())
+            .or_insert_with(|| serde_json::json!({"rows": 0, "columns": {}}))["columns"]
+            [r["c"].as_str().unwrap()] = family(r["ty"].as_str().unwrap()).into();
+    }
+    let counts = out
+        .keys()
+        .map(|t| format!("SELECT '{t}' AS t, count(*) AS n FROM \"{t}\""))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    for r in query(&counts) {
+        out.get_mut(r["t"].as_str().unwrap()).unwrap()["rows"] = r["n"].clone();
+    }
+    out
+}
+
 fn python_has_engines() -> bool {
     let ok = std::process::Command::new("python3")
         .args(["-c", "import duckdb, polars, pyarrow"])
@@ -101,7 +163,7 @@ fn parquet_columns(root: &Path, dataset: &str) -> Vec<String> {
 }
 
 #[test]
-fn duckdb_polars_and_pyarrow_read_every_dataset_alike() {
+fn every_engine_reads_every_dataset_alike() {
     if !python_has_engines() {
         return;
     }
@@ -125,8 +187,15 @@ fn duckdb_polars_and_pyarrow_read_every_dataset_alike() {
         "the engines failed: {}",
         text(&o.stderr)
     );
-    let seen: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+    #[allow(unused_mut)]
+    let mut seen: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
         serde_json::from_slice(&o.stdout).unwrap();
+    #[cfg(feature = "query")]
+    for (ds, by) in logveil_query_reads(&out) {
+        seen.get_mut(&ds)
+            .unwrap_or_else(|| panic!("logveil query has a table {ds} the engines lack"))
+            .insert("logveil".into(), by);
+    }
     let expected = [
         "_quarantine",
         "access",

@@ -15,6 +15,8 @@ mod ingest;
 mod keys_cmd;
 mod listen;
 mod metrics;
+#[cfg(feature = "query")]
+mod query_cmd;
 mod retention_cmd;
 mod rollup_cmd;
 mod sources;
@@ -78,6 +80,10 @@ enum Command {
     /// Build the pipeline's rollups: k-anonymous aggregates kept after the raw data expires
     /// (`run` builds them too, once everything is committed).
     Rollup(rollup_cmd::RollupArgs),
+    /// SQL over the datasets of an output root (DataFusion); expired partitions are
+    /// invisible even before the sweep deletes them.
+    #[cfg(feature = "query")]
+    Query(Box<query_cmd::QueryArgs>),
     /// Data subjects: objection and restriction (suppression list).
     #[command(subcommand)]
     Subject(subject_cmd::SubjectCommand),
@@ -254,6 +260,8 @@ fn main() -> ExitCode {
         Command::Retention(a) => retention_cmd::cmd_retention(a),
         Command::Subject(a) => subject_cmd::cmd_subject(a),
         Command::Rollup(a) => rollup_cmd::cmd_rollup(a),
+        #[cfg(feature = "query")]
+        Command::Query(a) => query_cmd::cmd_query(*a),
         Command::Policy(PolicyCommand::Check(a)) => cmd_policy_check(a),
         Command::Generate(a) => generate::run(a),
     };

@@ -1,0 +1,385 @@
+//! `logveil query`: SQL over an output root with Apache DataFusion, aware of expiry.
+//!
+//! Every dataset under the root (a directory with a `_dataset.json`: raw datasets, the
+//! quarantine and rollups) is registered as a table of its name, read as Hive-partitioned
+//! Parquet with typed partition columns `dt` (DATE) and `hour` (INT).
+//!
+//! Expiry is judged once, when the query starts, at its `now`: a partition whose expiry has
+//! passed, or that the retention sweep is deleting (a tombstone), is invisible even if its
+//! files are still there. The table is a view that lets through only the partitions judged
+//! visible (a filter on `dt` and `hour` alone, which DataFusion applies to the file listing
+//! before it opens a file), so a partition that appears after the judgement is not shown
+//! either: the query reads one consistent set of partitions.
+//!
+//! Results stream: [`Results`] hands out record batches as DataFusion produces them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::prelude::{Expr, SessionConfig, SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use futures::{StreamExt, TryStreamExt};
+use logveil_model::HourKey;
+use logveil_sink::Storage;
+use logveil_sink::manifest::{
+    DATASET_MARKER, DatasetMarker, Manifest, manifest_path, partition_expiry, tombstone_path,
+};
+use object_store::path::Path as StorePath;
+
+pub use datafusion::arrow;
+pub use datafusion::parquet;
+
+/// Errors of `logveil query`. DataFusion's messages name tables, columns and the statement's
+/// own literals; the datasets hold no raw identifier for them to quote.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Sink(#[from] logveil_sink::SinkError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl QueryError {
+    /// A mistake in the statement (syntax, an unknown table or column, a type mismatch the
+    /// planner sees), as opposed to a failure while reading the data.
+    pub fn is_statement_error(&self) -> bool {
+        match self {
+            QueryError::DataFusion(e) => matches!(
+                e.find_root(),
+                DataFusionError::SQL(..)
+                    | DataFusionError::Plan(_)
+                    | DataFusionError::SchemaError(..)
+                    | DataFusionError::NotImplemented(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// What a query runs against.
+#[derive(Clone, Debug)]
+pub struct QueryOptions {
+    pub root: PathBuf,
+    /// Expiry is judged at this instant (µs).
+    pub now_micros: i64,
+    /// DataFusion's target partitions (threads).
+    pub threads: usize,
+}
+
+/// A registered table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    /// `access`, `session`, …, `quarantine`, `rollup`.
+    pub kind: String,
+    /// Partitions a query can see.
+    pub visible: usize,
+    /// Partitions hidden because they have expired or are being swept.
+    pub hidden: usize,
+}
+
+/// The hour partitions of one dataset that hold Parquet files, judged at `now`:
+/// (visible, hidden).
+fn judge(
+    storage: &Storage,
+    dataset: &str,
+    marker: &DatasetMarker,
+    now: i64,
+) -> Result<(Vec<HourKey>, Vec<HourKey>), QueryError> {
+    let mut with_files = BTreeSet::new();
+    for o in storage.list(&StorePath::from(dataset))? {
+        let parts: Vec<&str> = o.location.as_ref().split('/').collect();
+        if let [_, dt, hour, name] = parts.as_slice()
+            && name.ends_with(".parquet")
+            && let Some(k) = HourKey::from_dirs(dt, hour)
+        {
+            with_files.insert(k);
+        }
+    }
+    let (mut visible, mut hidden) = (Vec::new(), Vec::new());
+    for key in with_files {
+        // A damaged manifest does not make a partition visible for longer: its path and the
+        // dataset's shortest retention still decide.
+        let recorded = Manifest::read(storage, &manifest_path(dataset, key))
+            .ok()
+            .flatten()
+            .and_then(|m| m.expires_micros());
+        let expiry = partition_expiry(key, marker.floor_days(), recorded);
+        if expiry <= now || storage.exists(&tombstone_path(dataset, key))? {
+            hidden.push(key);
+        } else {
+            visible.push(key);
+        }
+    }
+    Ok((visible, hidden))
+}
+
+/// A predicate on `dt` and `hour` true exactly for the given partitions: `dt IN (…)` for
+/// days with all 24 hours, `dt = d AND hour IN (…)` for the others, OR-ed as a balanced tree
+/// (a month of partial days stays a shallow expression).
+fn only_partitions(keys: &[HourKey]) -> Expr {
+    let mut by_day: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for k in keys {
+        by_day
+            .entry(k.0.div_euclid(24) as i32)
+            .or_default()
+            .push(k.hour() as i32);
+    }
+    let date = |d: i32| lit(ScalarValue::Date32(Some(d)));
+    let mut whole = Vec::new();
+    let mut terms = Vec::new();
+    for (day, hours) in by_day {
+        if hours.len() == 24 {
+            whole.push(date(day));
+        } else {
+            let hours = hours.into_iter().map(lit).collect();
+            terms.push(
+                col("dt")
+                    .eq(date(day))
+                    .and(col("hour").in_list(hours, false)),
+            );
+        }
+    }
+    if !whole.is_empty() {
+        terms.push(col("dt").in_list(whole, false));
+    }
+    balanced_or(terms)
+}
+
+fn balanced_or(mut terms: Vec<Expr>) -> Expr {
+    if terms.is_empty() {
+        return lit(false);
+    }
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        let mut it = terms.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => a.or(b),
+                None => a,
+            });
+        }
+        terms = next;
+    }
+    terms.pop().expect("one term left")
+}
+
+/// Datasets under the root: directories with a dataset marker, by name.
+fn datasets(root: &Path) -> Result<Vec<String>, QueryError> {
+    let rd = std::fs::read_dir(root).map_err(|source| QueryError::Io {
+        path: root.display().to_string(),
+        source,
+    })?;
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.path().join(DATASET_MARKER).is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The partition columns, as every table has them.
+fn partition_cols() -> Vec<(String, DataType)> {
+    vec![
+        ("dt".to_string(), DataType::Date32),
+        ("hour".to_string(), DataType::Int32),
+    ]
+}
+
+/// Registers every dataset of the root in a new session, each as an expiry-aware view.
+pub async fn session(opts: &QueryOptions) -> Result<(SessionContext, Vec<TableInfo>), QueryError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(opts.threads.max(1))
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    let storage = Storage::local(&opts.root)?;
+    let mut tables = Vec::new();
+    for name in datasets(&opts.root)? {
+        let Some(marker) = DatasetMarker::read(&storage, &name)? else {
+            continue;
+        };
+        let (visible, hidden) = judge(&storage, &name, &marker, opts.now_micros)?;
+        tables.push(TableInfo {
+            name: name.clone(),
+            kind: marker.kind.clone(),
+            visible: visible.len(),
+            hidden: hidden.len(),
+        });
+        // The columns come from the footers of the visible partitions' files (merged: a
+        // dataset's columns may grow), not from a partition the sweep may be deleting.
+        // With nothing visible, the hidden partitions' footers give them (never their rows).
+        let from = if visible.is_empty() {
+            &hidden
+        } else {
+            &visible
+        };
+        if from.is_empty() {
+            // No file to take the columns from: an empty table with the partition columns,
+            // so that counting its rows says 0 rather than "no such table".
+            let schema = Arc::new(Schema::new(
+                partition_cols()
+                    .into_iter()
+                    .map(|(n, t)| Field::new(n, t, false))
+                    .collect::<Vec<_>>(),
+            ));
+            ctx.register_table(
+                name.as_str(),
+                Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+            )?;
+            continue;
+        }
+        let dir = opts.root.join(&name);
+        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partition_cols());
+        let state = ctx.state();
+        let schemas: Vec<Schema> = futures::stream::iter(from.iter().map(|k| {
+            let (listing, state) = (&listing, &state);
+            let url = ListingTableUrl::parse(format!("{}/{}/", dir.display(), k.dir()));
+            async move {
+                let schema = listing.infer_schema(state, &url?).await?;
+                Ok::<_, DataFusionError>(schema.as_ref().clone())
+            }
+        }))
+        .buffered(16)
+        .try_collect()
+        .await?;
+        let schema = Schema::try_merge(schemas).map_err(DataFusionError::from)?;
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(listing)
+            .with_schema(Arc::new(schema));
+        let table = ListingTable::try_new(config)?;
+        let plan =
+            LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(table)), None)?
+                .filter(only_partitions(&visible))?
+                .build()?;
+        ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, None)))?;
+    }
+    Ok((ctx, tables))
+}
+
+/// A running query: its schema, the tables it could see, and its batches as they come.
+pub struct Results {
+    // Dropped before the runtime (field order), inside it (see `Drop`).
+    stream: Option<SendableRecordBatchStream>,
+    runtime: tokio::runtime::Runtime,
+    schema: SchemaRef,
+    tables: Vec<TableInfo>,
+}
+
+impl Results {
+    /// The result's columns (known before the first batch).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Every dataset registered, with its visible and hidden partition counts.
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.tables
+    }
+}
+
+impl Iterator for Results {
+    type Item = Result<RecordBatch, QueryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let stream = self.stream.as_mut()?;
+        let next = self.runtime.block_on(stream.next());
+        if next.is_none() {
+            self.stream = None;
+        }
+        next.map(|r| r.map_err(QueryError::from))
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        let _inside = self.runtime.enter();
+        self.stream.take();
+    }
+}
+
+/// Plans one SQL statement (or its plan, with `explain`) and starts it. DataFusion's
+/// operators run on a runtime of `opts.threads` workers, owned by the [`Results`].
+pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, QueryError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        // Planning recurses over the expression tree; unoptimised (test) builds of
+        // DataFusion need more than tokio's 2 MiB.
+        .thread_stack_size(16 << 20)
+        .enable_all()
+        .build()
+        .map_err(|source| QueryError::Io {
+            path: "the query runtime".into(),
+            source,
+        })?;
+    let (stream, schema, tables) = runtime.block_on(async {
+        let (ctx, tables) = session(opts).await?;
+        let mut df = ctx.sql(sql).await?;
+        if explain {
+            df = df.explain(false, false)?;
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok::<_, QueryError>((stream, schema, tables))
+    })?;
+    Ok(Results {
+        stream: Some(stream),
+        runtime,
+        schema,
+        tables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(day: i64, hour: i64) -> HourKey {
+        HourKey(day * 24 + hour)
+    }
+
+    #[test]
+    fn the_partition_predicate_names_whole_days_and_single_hours() {
+        let mut keys: Vec<HourKey> = (0..24).map(|h| key(20_000, h)).collect();
+        keys.push(key(20_001, 3));
+        keys.push(key(20_001, 4));
+        let e = only_partitions(&keys).to_string();
+        assert!(e.contains("dt IN ("), "{e}");
+        assert!(e.contains("hour IN ([Int32(3), Int32(4)])"), "{e}");
+        assert_eq!(only_partitions(&[]).to_string(), "Boolean(false)");
+    }
+
+    #[test]
+    fn a_long_or_stays_shallow() {
+        fn depth(e: &Expr) -> usize {
+            match e {
+                Expr::BinaryExpr(b) if b.op == datafusion::logical_expr::Operator::Or => {
+                    1 + depth(&b.left).max(depth(&b.right))
+                }
+                _ => 0,
+            }
+        }
+        let keys: Vec<HourKey> = (0..1000).map(|d| key(20_000 + d, 5)).collect();
+        assert!(depth(&only_partitions(&keys)) <= 10);
+    }
+}
