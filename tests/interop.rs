@@ -94,7 +94,14 @@ fn logveil_query_reads(root: &Path) -> BTreeMap<String, serde_json::Value> {
     }
     let query = |sql: &str| -> Vec<serde_json::Value> {
         let o = ok(bin()
-            .args(["query", "--format", "json", "--root"])
+            .args([
+                "query",
+                "--format",
+                "json",
+                "--now",
+                "2026-11-28T12:00:00Z",
+                "--root",
+            ])
             .arg(root)
             .arg(sql));
         text(&o.stdout)

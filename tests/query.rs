@@ -125,7 +125,14 @@ fn a_failed_query_leaves_the_previous_output_file() {
     let out = dir.path().join("result.csv");
     let q = |sql: &str| {
         run(bin()
-            .args(["query", "--format", "csv", "--output"])
+            .args([
+                "query",
+                "--format",
+                "csv",
+                "--now",
+                "2026-11-28T12:00:00Z",
+                "--output",
+            ])
             .arg(&out)
             .arg("--root")
             .arg(&root)
@@ -224,4 +231,50 @@ fn mistakes_in_the_statement_are_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "{sql}: {}", text(&o.stderr));
         assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
     }
+}
+
+#[test]
+fn statements_that_write_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ingest(dir.path());
+    let target = dir.path().join("copied.csv");
+    for sql in [
+        format!("COPY (SELECT * FROM access) TO '{}'", target.display()),
+        "CREATE TABLE t AS SELECT 1".to_string(),
+        "INSERT INTO access SELECT * FROM access".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let o = run(bin().args(["query", "--root"]).arg(&root).arg(&sql));
+        assert_eq!(o.status.code(), Some(2), "{sql}: {}", text(&o.stderr));
+    }
+    assert!(!target.exists());
+}
+
+#[test]
+fn an_odd_root_path_and_a_broken_dataset_do_not_stop_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    // Glob characters in the path are taken literally.
+    let odd = dir.path().join("logs [copy] *");
+    std::fs::create_dir_all(&odd).unwrap();
+    let root = ingest(&odd);
+    // A dataset whose marker cannot be read is left out, with a warning; the others work.
+    std::fs::create_dir_all(root.join("broken")).unwrap();
+    std::fs::write(root.join("broken/_dataset.json"), "{not json").unwrap();
+    let o = ok(bin()
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--now",
+            "2026-11-28T12:00:00Z",
+            "--root",
+        ])
+        .arg(&root)
+        .arg("SELECT count(*) AS n FROM access"));
+    assert_eq!(text(&o.stdout), "n\n50\n");
+    assert!(
+        text(&o.stderr).contains("broken: not a table"),
+        "{}",
+        text(&o.stderr)
+    );
 }

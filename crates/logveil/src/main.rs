@@ -22,6 +22,8 @@ mod rollup_cmd;
 mod sources;
 mod stream;
 mod subject_cmd;
+#[cfg(feature = "query")]
+mod subject_find;
 mod summary;
 
 use std::io::IsTerminal;
@@ -300,7 +302,7 @@ pub(crate) fn new_run_id(now: i64) -> String {
     format!("{ts}-{:02x}{:02x}{:02x}", r[0], r[1], r[2])
 }
 
-fn load_ring(keys: Option<&Path>, dev_key: bool) -> Result<KeyRing> {
+pub(crate) fn load_ring(keys: Option<&Path>, dev_key: bool) -> Result<KeyRing> {
     match (keys, dev_key) {
         (Some(p), _) => Ok(KeyRing::load(p)?),
         (None, true) => {

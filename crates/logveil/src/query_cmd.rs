@@ -3,14 +3,14 @@
 //! JSON lines or Parquet.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use logveil_query::arrow::array::RecordBatch;
 use logveil_query::{QueryError, QueryOptions, Results};
 
-use crate::keys_cmd::now_or;
+use crate::keys_cmd::{now_or, second};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
@@ -42,8 +42,10 @@ pub struct QueryArgs {
     #[arg(long)]
     pub explain: bool,
     /// Judge expiry at this time (RFC 3339) instead of the clock: partitions expired by then
-    /// are invisible. For tests and audits.
-    #[arg(long, value_name = "RFC3339", env = "LOGVEIL_NOW")]
+    /// are invisible. For tests and audits; an earlier time than the clock shows partitions
+    /// that have expired since (until the sweep deletes them), and says so. Only the flag
+    /// sets it (not LOGVEIL_NOW, so that a leftover variable changes nothing analysts see).
+    #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
     /// Threads (default: all cores).
     #[arg(long, short = 'j')]
@@ -60,16 +62,27 @@ pub fn cmd_query(a: QueryArgs) -> Result<()> {
             a.root.display()
         )));
     }
+    let wall = crate::now_micros();
+    let now = now_or(&a.now)?;
+    if now < wall - 60_000_000 {
+        say!(
+            warn,
+            "judging expiry at {}, before the clock: partitions that have expired since are shown if the sweep has not deleted them yet",
+            second(now)
+        );
+    }
     let opts = QueryOptions {
         root: a.root.clone(),
-        now_micros: now_or(&a.now)?,
+        now_micros: now,
         threads: a
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
     };
     let results = logveil_query::query(&opts, &a.sql, a.explain).map_err(statement_or_failure)?;
     for t in results.tables() {
-        if t.hidden > 0 {
+        if let Some(e) = &t.error {
+            say!(warn, "{}: not a table of this query: {e}", t.name);
+        } else if t.hidden > 0 {
             say!(
                 info,
                 "{}: {} expired partition(s) not shown (not swept yet)",
@@ -78,38 +91,55 @@ pub fn cmd_query(a: QueryArgs) -> Result<()> {
             );
         }
     }
-    match &a.output {
+    let written = match &a.output {
         None => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            write(results, a.format, &mut out)?;
-            out.flush()?;
+            write(results, a.format, &mut out).and_then(|()| Ok(out.flush()?))
         }
-        Some(path) => {
-            // Written beside the destination, then renamed over it: a reader never sees
-            // half a result, and a failed query leaves the old file.
-            let tmp = path.with_extension("logveil-tmp");
-            let f = std::fs::File::create(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            let written = match a.format {
-                OutFormat::Parquet => write_parquet(results, &mut w),
-                _ => write(results, a.format, &mut w),
-            }
-            .and_then(|()| {
-                let f = w.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
-                Ok(())
-            });
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("moving the result into {}", path.display()))?;
-        }
+        Some(path) => write_file(results, a.format, path),
+    };
+    match written {
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes the result into a temporary file beside `path`, syncs it and renames it over
+/// `path`: a reader never sees half a result, and a failed query leaves the old file.
+fn write_file(results: Results, format: OutFormat, path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".logveil-query-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut w = std::io::BufWriter::new(tmp);
+    match format {
+        OutFormat::Parquet => write_parquet(results, &mut w)?,
+        _ => write(results, format, &mut w)?,
+    }
+    let tmp = w.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving the result into {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<logveil_query::arrow::error::ArrowError>()
+                .is_some_and(|a| matches!(a, logveil_query::arrow::error::ArrowError::IoError(_, io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 /// Mistakes in the statement (syntax, unknown table or column) are usage errors (exit 2).

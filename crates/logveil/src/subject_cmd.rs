@@ -29,6 +29,10 @@ pub enum SubjectCommand {
     Lift(LiftArgs),
     /// List the suppression entries (request ids, grounds, how many identifiers; no values).
     Suppressions(ListArgs),
+    /// Find the subject's rows (§7.1 access): datasets, partitions and row counts, searched
+    /// with the pseudonyms of every live key epoch.
+    #[cfg(feature = "query")]
+    Find(Box<crate::subject_find::FindArgs>),
 }
 
 #[derive(Args)]
@@ -95,6 +99,8 @@ fn now_text() -> String {
 
 pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
     match c {
+        #[cfg(feature = "query")]
+        SubjectCommand::Find(a) => crate::subject_find::cmd_find(*a),
         SubjectCommand::Object(a) => add(a, Ground::Objection),
         SubjectCommand::Restrict(a) => add(a, Ground::Restriction),
         SubjectCommand::Lift(a) => {

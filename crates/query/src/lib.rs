@@ -27,16 +27,19 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
-use logveil_model::HourKey;
+use logveil_model::{DatasetKind, HourKey};
 use logveil_sink::Storage;
 use logveil_sink::manifest::{
     DATASET_MARKER, DatasetMarker, Manifest, manifest_path, partition_expiry, tombstone_path,
 };
 use object_store::path::Path as StorePath;
+
+pub mod subject;
 
 pub use datafusion::arrow;
 pub use datafusion::parquet;
@@ -54,6 +57,8 @@ pub enum QueryError {
         path: String,
         source: std::io::Error,
     },
+    #[error("internal error: {0} (please report it)")]
+    Internal(String),
 }
 
 impl QueryError {
@@ -93,6 +98,8 @@ pub struct TableInfo {
     pub visible: usize,
     /// Partitions hidden because they have expired or are being swept.
     pub hidden: usize,
+    /// Why the dataset could not be registered (then it is not a table of the session).
+    pub error: Option<String>,
 }
 
 /// The hour partitions of one dataset that hold Parquet files, judged at `now`:
@@ -158,7 +165,12 @@ fn only_partitions(keys: &[HourKey]) -> Expr {
         }
     }
     if !whole.is_empty() {
-        terms.push(col("dt").in_list(whole, false));
+        // `hour` bounded too: a stray `hour=24` directory is no partition of the day.
+        terms.push(
+            col("dt")
+                .in_list(whole, false)
+                .and(col("hour").between(lit(0i32), lit(23i32))),
+        );
     }
     balanced_or(terms)
 }
@@ -204,7 +216,10 @@ fn partition_cols() -> Vec<(String, DataType)> {
     ]
 }
 
-/// Registers every dataset of the root in a new session, each as an expiry-aware view.
+/// Registers every dataset of the root in a new session, each as an expiry-aware view. A
+/// dataset that cannot be registered (an unreadable marker or footer, columns that do not
+/// merge) is left out with the reason in its [`TableInfo`], so it fails only the queries
+/// that name it ("table not found").
 pub async fn session(opts: &QueryOptions) -> Result<(SessionContext, Vec<TableInfo>), QueryError> {
     let config = SessionConfig::new()
         .with_target_partitions(opts.threads.max(1))
@@ -213,68 +228,98 @@ pub async fn session(opts: &QueryOptions) -> Result<(SessionContext, Vec<TableIn
     let storage = Storage::local(&opts.root)?;
     let mut tables = Vec::new();
     for name in datasets(&opts.root)? {
-        let Some(marker) = DatasetMarker::read(&storage, &name)? else {
-            continue;
-        };
-        let (visible, hidden) = judge(&storage, &name, &marker, opts.now_micros)?;
-        tables.push(TableInfo {
+        let mut info = TableInfo {
             name: name.clone(),
-            kind: marker.kind.clone(),
-            visible: visible.len(),
-            hidden: hidden.len(),
-        });
-        // The columns come from the footers of the visible partitions' files (merged: a
-        // dataset's columns may grow), not from a partition the sweep may be deleting.
-        // With nothing visible, the hidden partitions' footers give them (never their rows).
-        let from = if visible.is_empty() {
-            &hidden
-        } else {
-            &visible
+            kind: String::new(),
+            visible: 0,
+            hidden: 0,
+            error: None,
         };
-        if from.is_empty() {
-            // No file to take the columns from: an empty table with the partition columns,
-            // so that counting its rows says 0 rather than "no such table".
-            let schema = Arc::new(Schema::new(
-                partition_cols()
-                    .into_iter()
-                    .map(|(n, t)| Field::new(n, t, false))
-                    .collect::<Vec<_>>(),
-            ));
-            ctx.register_table(
-                name.as_str(),
-                Arc::new(MemTable::try_new(schema, vec![vec![]])?),
-            )?;
-            continue;
+        if let Err(e) = register(&ctx, &storage, opts, &name, &mut info).await {
+            info.error = Some(e.to_string());
         }
-        let dir = opts.root.join(&name);
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partition_cols());
-        let state = ctx.state();
-        let schemas: Vec<Schema> = futures::stream::iter(from.iter().map(|k| {
-            let (listing, state) = (&listing, &state);
-            let url = ListingTableUrl::parse(format!("{}/{}/", dir.display(), k.dir()));
-            async move {
-                let schema = listing.infer_schema(state, &url?).await?;
-                Ok::<_, DataFusionError>(schema.as_ref().clone())
-            }
-        }))
-        .buffered(16)
-        .try_collect()
-        .await?;
-        let schema = Schema::try_merge(schemas).map_err(DataFusionError::from)?;
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(listing)
-            .with_schema(Arc::new(schema));
-        let table = ListingTable::try_new(config)?;
-        let plan =
-            LogicalPlanBuilder::scan(name.as_str(), provider_as_source(Arc::new(table)), None)?
-                .filter(only_partitions(&visible))?
-                .build()?;
-        ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, None)))?;
+        tables.push(info);
     }
     Ok((ctx, tables))
+}
+
+/// Judges one dataset's partitions and registers its view.
+async fn register(
+    ctx: &SessionContext,
+    storage: &Storage,
+    opts: &QueryOptions,
+    name: &str,
+    info: &mut TableInfo,
+) -> Result<(), QueryError> {
+    let Some(marker) = DatasetMarker::read(storage, name)? else {
+        return Ok(());
+    };
+    let (visible, hidden) = judge(storage, name, &marker, opts.now_micros)?;
+    info.kind = marker.kind.clone();
+    info.visible = visible.len();
+    info.hidden = hidden.len();
+    let dir = opts.root.join(name);
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols());
+    // A raw dataset's columns are its kind's (files from before a column was added lack
+    // it and read as nulls): no footer is read to register it. A rollup's columns depend
+    // on its definition: they come from the footers of the visible partitions' files
+    // (merged), or with nothing visible from the hidden ones' (never their rows).
+    let file_schema = match DatasetKind::parse(&marker.kind) {
+        Some(kind) => kind.schema(),
+        None => {
+            let from = if visible.is_empty() {
+                &hidden
+            } else {
+                &visible
+            };
+            if from.is_empty() {
+                // Nothing to take the columns from: an empty table with the partition
+                // columns, so that counting its rows says 0 rather than "no such table".
+                let schema = Arc::new(Schema::new(
+                    partition_cols()
+                        .into_iter()
+                        .map(|(n, t)| Field::new(n, t, false))
+                        .collect::<Vec<_>>(),
+                ));
+                ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+                return Ok(());
+            }
+            let state = ctx.state();
+            let schemas: Vec<Schema> = futures::stream::iter(from.iter().map(|k| {
+                let (listing, state) = (&listing, &state);
+                let url = directory_url(&dir.join(k.dir()));
+                async move {
+                    let schema = listing.infer_schema(state, &url?).await?;
+                    Ok::<_, DataFusionError>(schema.as_ref().clone())
+                }
+            }))
+            .buffered(16)
+            .try_collect()
+            .await?;
+            Arc::new(Schema::try_merge(schemas).map_err(DataFusionError::from)?)
+        }
+    };
+    let config = ListingTableConfig::new(directory_url(&dir)?)
+        .with_listing_options(listing)
+        .with_schema(file_schema);
+    let table = ListingTable::try_new(config)?;
+    let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?
+        .filter(only_partitions(&visible))?
+        .build()?;
+    ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
+    Ok(())
+}
+
+/// The URL of a local directory, taken literally (`ListingTableUrl::parse` would read `*`,
+/// `?` or `[` in a path as a glob).
+fn directory_url(dir: &Path) -> Result<ListingTableUrl, DataFusionError> {
+    let absolute = std::path::absolute(dir)?;
+    let url = url::Url::from_directory_path(&absolute).map_err(|()| {
+        DataFusionError::Configuration(format!("{} is not an absolute path", absolute.display()))
+    })?;
+    ListingTableUrl::try_new(url, None)
 }
 
 /// A running query: its schema, the tables it could see, and its batches as they come.
@@ -318,11 +363,10 @@ impl Drop for Results {
     }
 }
 
-/// Plans one SQL statement (or its plan, with `explain`) and starts it. DataFusion's
-/// operators run on a runtime of `opts.threads` workers, owned by the [`Results`].
-pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, QueryError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.threads.max(1))
+/// The runtime DataFusion's operators run on: `threads` workers.
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, QueryError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
         // Planning recurses over the expression tree; unoptimised (test) builds of
         // DataFusion need more than tokio's 2 MiB.
         .thread_stack_size(16 << 20)
@@ -331,10 +375,21 @@ pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, Q
         .map_err(|source| QueryError::Io {
             path: "the query runtime".into(),
             source,
-        })?;
+        })
+}
+
+/// Plans one SQL statement (or its plan, with `explain`) and starts it. DataFusion's
+/// operators run on a runtime of `opts.threads` workers, owned by the [`Results`].
+pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, QueryError> {
+    let runtime = runtime(opts.threads)?;
     let (stream, schema, tables) = runtime.block_on(async {
         let (ctx, tables) = session(opts).await?;
-        let mut df = ctx.sql(sql).await?;
+        // Queries only: no DDL, no DML (`COPY … TO`, `INSERT`), no `SET`.
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let mut df = ctx.sql_with_options(sql, read_only).await?;
         if explain {
             df = df.explain(false, false)?;
         }

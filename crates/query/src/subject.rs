@@ -1,0 +1,252 @@
+//! Data-subject requests, finding: which rows of which partitions hold a subject.
+//!
+//! The datasets hold pseudonyms, never the identifiers a person can prove (their IP
+//! addresses, device ids, account id). [`Needles::new`] turns those into the pseudonyms of
+//! every key epoch that still has its key; epochs whose key was shredded are listed as
+//! anonymised, since nothing can link their rows to anyone any more. [`find`] then counts,
+//! per dataset and partition, the visible rows whose pseudonym columns hold one of them, or
+//! whose free text (`message`) holds the scrubbed form `<ip:P>` or `<id:P>` that the
+//! scrubber writes for an address or a device UUID. It runs as one query per dataset through
+//! the same expiry-aware session as `logveil query`, so partitions expired at `now` are
+//! treated as gone, and pruning by partition (`--from`/`--to`), Parquet statistics and
+//! bloom filters applies.
+//!
+//! The raw identifiers live only in [`Subject`], whose `Debug` does not show them; nothing
+//! here writes or returns them.
+
+use std::net::IpAddr;
+
+use datafusion::arrow::array::{Array, Date32Array, Int32Array, Int64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::{Expr, col, lit};
+use datafusion::scalar::ScalarValue;
+use logveil_model::HourKey;
+use logveil_privacy::KeyRing;
+use logveil_privacy::pseudonym::{IdKind, Pseudonymiser};
+
+use crate::{QueryError, QueryOptions, session};
+
+/// The identifiers a data subject proved are theirs.
+#[derive(Clone, Default)]
+pub struct Subject {
+    pub ips: Vec<IpAddr>,
+    pub device_ids: Vec<String>,
+    pub account_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Subject {{ {} ip(s), {} device id(s), {} account id(s) }}",
+            self.ips.len(),
+            self.device_ids.len(),
+            self.account_ids.len()
+        )
+    }
+}
+
+impl Subject {
+    pub fn is_empty(&self) -> bool {
+        self.ips.is_empty() && self.device_ids.is_empty() && self.account_ids.is_empty()
+    }
+}
+
+/// The subject's pseudonyms under every live key epoch.
+#[derive(Clone, Debug, Default)]
+pub struct Needles {
+    pub ip: Vec<String>,
+    pub device: Vec<String>,
+    pub account: Vec<String>,
+    /// Key ids whose pseudonyms were computed.
+    pub live_epochs: Vec<String>,
+    /// Key ids whose key was shredded: their rows are anonymised and cannot be found.
+    pub shredded_epochs: Vec<String>,
+}
+
+impl Needles {
+    pub fn new(ring: &KeyRing, s: &Subject) -> Needles {
+        let mut n = Needles::default();
+        for key in ring.keys() {
+            let Some(p) = Pseudonymiser::try_new(key) else {
+                n.shredded_epochs.push(key.id().to_string());
+                continue;
+            };
+            n.live_epochs.push(key.id().to_string());
+            n.ip.extend(
+                s.ips
+                    .iter()
+                    .map(|a| p.ip_pseudonym(*a).as_str().to_string()),
+            );
+            let ids = |kind, v: &[String]| {
+                v.iter()
+                    .filter(|x| !x.is_empty())
+                    .map(|x| p.pseudonym(kind, x.as_bytes()).as_str().to_string())
+                    .collect::<Vec<_>>()
+            };
+            n.device.extend(ids(IdKind::Device, &s.device_ids));
+            n.account.extend(ids(IdKind::Account, &s.account_ids));
+        }
+        n
+    }
+
+    /// The predicate on a table with these columns (name, type) that holds for the subject's
+    /// rows, or `None` if the table has no column that could hold them.
+    fn predicate(&self, columns: &[(String, DataType)]) -> Option<Expr> {
+        let has = |name: &str| columns.iter().any(|(n, _)| n == name);
+        let is_text = |name: &str| {
+            columns.iter().any(|(n, t)| {
+                n == name && matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            })
+        };
+        let mut terms = Vec::new();
+        for (column, values) in [
+            ("ip_pseudonym", &self.ip),
+            ("device_pseudonym", &self.device),
+            ("account_pseudonym", &self.account),
+        ] {
+            if has(column) && !values.is_empty() {
+                terms.push(
+                    col(column).in_list(values.iter().map(|v| lit(v.as_str())).collect(), false),
+                );
+            }
+        }
+        if is_text("message") {
+            // The scrubber's forms: `<ip:P>` for an address, `<id:P>` (the device pseudonym)
+            // for a UUID. Pseudonyms are hex digits: nothing in them is a LIKE wildcard.
+            let forms = self
+                .ip
+                .iter()
+                .map(|p| format!("%<ip:{p}>%"))
+                .chain(self.device.iter().map(|p| format!("%<id:{p}>%")));
+            terms.extend(forms.map(|f| col("message").like(lit(f))));
+        }
+        terms.into_iter().reduce(Expr::or)
+    }
+}
+
+/// Where a subject's rows are in one dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub dataset: String,
+    pub kind: String,
+    /// Visible partitions holding the subject's rows, and how many rows each holds.
+    pub partitions: Vec<(HourKey, u64)>,
+}
+
+impl Found {
+    pub fn rows(&self) -> u64 {
+        self.partitions.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The answer to a find.
+#[derive(Clone, Debug)]
+pub struct FindReport {
+    pub needles: Needles,
+    /// Every dataset searched, in name order, including those where nothing was found.
+    pub datasets: Vec<Found>,
+    /// Datasets not searched, and why: rollups (aggregates with no pseudonym), the
+    /// quarantine (lines are scrubbed with placeholders that name no one), datasets without
+    /// a column that could hold the identifiers given, and any dataset that could not be
+    /// read (the report must say so rather than leave it out).
+    pub not_searched: Vec<(String, String)>,
+}
+
+/// Days (since 1970-01-01) bounding the search, both inclusive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DayRange {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+}
+
+/// Finds the subject's rows in every dataset under the root.
+pub fn find(
+    opts: &QueryOptions,
+    ring: &KeyRing,
+    subject: &Subject,
+    days: DayRange,
+) -> Result<FindReport, QueryError> {
+    let needles = Needles::new(ring, subject);
+    let runtime = crate::runtime(opts.threads)?;
+    runtime.block_on(async {
+        let (ctx, tables) = session(opts).await?;
+        let mut datasets = Vec::new();
+        let mut not_searched = Vec::new();
+        for t in &tables {
+            let skip = match (&t.error, t.kind.as_str()) {
+                (Some(e), _) => Some(format!("could not be read: {e}")),
+                (None, "") => continue,
+                (None, "rollup") => Some("aggregates: no pseudonym, k-anonymous".to_string()),
+                (None, "quarantine") => {
+                    Some("scrubbed lines: identifiers masked, not pseudonymised".to_string())
+                }
+                _ => None,
+            };
+            if let Some(why) = skip {
+                not_searched.push((t.name.clone(), why));
+                continue;
+            }
+            let df = ctx.table(t.name.as_str()).await?;
+            let columns: Vec<(String, DataType)> = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect();
+            let Some(mut pred) = needles.predicate(&columns) else {
+                not_searched.push((
+                    t.name.clone(),
+                    "no column that could hold these identifiers".to_string(),
+                ));
+                continue;
+            };
+            let day = |d: i32| lit(ScalarValue::Date32(Some(d)));
+            if let Some(from) = days.from {
+                pred = col("dt").gt_eq(day(from)).and(pred);
+            }
+            if let Some(to) = days.to {
+                pred = col("dt").lt_eq(day(to)).and(pred);
+            }
+            let batches = df
+                .filter(pred)?
+                .aggregate(
+                    vec![col("dt"), col("hour")],
+                    vec![count(lit(1)).alias("rows")],
+                )?
+                .collect()
+                .await?;
+            let mut partitions = Vec::new();
+            for b in &batches {
+                let (Some(dt), Some(hour), Some(rows)) = (
+                    b.column(0).as_any().downcast_ref::<Date32Array>(),
+                    b.column(1).as_any().downcast_ref::<Int32Array>(),
+                    b.column(2).as_any().downcast_ref::<Int64Array>(),
+                ) else {
+                    return Err(QueryError::Internal(
+                        "unexpected column types in a find".into(),
+                    ));
+                };
+                for i in 0..b.num_rows() {
+                    if dt.is_null(i) || hour.is_null(i) {
+                        continue;
+                    }
+                    let key = HourKey(i64::from(dt.value(i)) * 24 + i64::from(hour.value(i)));
+                    partitions.push((key, rows.value(i).max(0) as u64));
+                }
+            }
+            partitions.sort();
+            datasets.push(Found {
+                dataset: t.name.clone(),
+                kind: t.kind.clone(),
+                partitions,
+            });
+        }
+        Ok(FindReport {
+            needles,
+            datasets,
+            not_searched,
+        })
+    })
+}
