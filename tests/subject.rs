@@ -14,6 +14,7 @@ use common::*;
 const IP: &str = "203.0.113.77";
 const DEVICE: &str = "dev-canary-4242";
 const ACCOUNT: &str = "acct-canary-77";
+const NOW: &str = "2026-11-28T12:00:00Z";
 
 fn access(hour: u32, minute: u32, ip: &str) -> String {
     format!(
@@ -75,21 +76,25 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
         ("s.jsonl", s, "session-json"),
         ("l.log", l, "syslog"),
     ] {
-        let input = dir.path().join(name);
-        std::fs::write(&input, body).unwrap();
-        ok(bin()
-            .args(["ingest", "--format", format, "--no-progress", "--keys"])
-            .arg(&keys)
-            .arg("--out")
-            .arg(&root)
-            .arg(&input));
+        ingest(dir.path(), &keys, &root, name, &body, format);
     }
     (dir, keys, root)
 }
 
+fn ingest(dir: &Path, keys: &Path, root: &Path, name: &str, body: &str, format: &str) {
+    let input = dir.join(name);
+    std::fs::write(&input, body).unwrap();
+    ok(bin()
+        .args(["ingest", "--format", format, "--no-progress", "--keys"])
+        .arg(keys)
+        .arg("--out")
+        .arg(root)
+        .arg(&input));
+}
+
 fn find(root: &Path, keys: &Path, args: &[&str]) -> serde_json::Value {
     let o = ok(bin()
-        .args(["subject", "find", "--json", "--keys"])
+        .args(["subject", "find", "--json", "--now", NOW, "--keys"])
         .arg(keys)
         .arg("--root")
         .arg(root)
@@ -181,12 +186,10 @@ fn a_subject_is_found_in_every_dataset_and_epoch() {
             ("syslog".to_string(), sy),
         ]
     };
-    // The device is also looked for in messages (`<id:P>`); the account only in columns.
+    // Ids that are not UUIDs are looked for in columns only (the scrubber pseudonymises
+    // UUIDs in text, nothing else that names a device or an account).
     let one = |d: &str, n: u64| (d.to_string(), n);
-    assert_eq!(
-        by(&["--device-id", DEVICE]),
-        vec![one("session", 3), one("syslog", 0)]
-    );
+    assert_eq!(by(&["--device-id", DEVICE]), vec![one("session", 3)]);
     assert_eq!(by(&["--account-id", ACCOUNT]), vec![one("session", 3)]);
     // Another person's address finds theirs only; an unknown subject finds nothing.
     assert_eq!(by(&["--ip", "198.51.100.1"]), s(2, 0, 2));
@@ -250,7 +253,7 @@ fn a_find_needs_an_identifier_and_never_echoes_one() {
     );
     // The text report names datasets and counts only.
     let o = ok(bin()
-        .args(["subject", "find", "--ip", IP, "--keys"])
+        .args(["subject", "find", "--now", NOW, "--ip", IP, "--keys"])
         .arg(&keys)
         .arg("--root")
         .arg(&root));
@@ -270,12 +273,7 @@ fn pseudonym_columns_carry_bloom_filters() {
         ("access", &["ip_pseudonym"][..]),
         (
             "session",
-            &[
-                "session_pseudonym",
-                "device_pseudonym",
-                "account_pseudonym",
-                "ip_pseudonym",
-            ][..],
+            &["device_pseudonym", "account_pseudonym", "ip_pseudonym"][..],
         ),
     ] {
         let files: Vec<_> = files_under(&root.join(dataset))
@@ -297,4 +295,37 @@ fn pseudonym_columns_carry_bloom_filters() {
             }
         }
     }
+}
+
+#[test]
+fn a_uuid_is_found_in_any_case_with_or_without_braces_and_in_messages() {
+    let (dir, keys, root) = setup();
+    let uuid = "6f1c2b9e-0c1a-4b7e-9a51-2f7d0b1c3e4a";
+    // The app logs the device's UUID in lower case; a syslog message names it in upper case.
+    let s = session(8, 1, uuid, "acct-other", "192.0.2.200")
+        + &session(8, 2, uuid, "acct-other", "192.0.2.200");
+    ingest(dir.path(), &keys, &root, "s2.jsonl", &s, "session-json");
+    let l = format!(
+        "<38>Nov 27 08:03:00 gw app[9]: session opened for device {}\n",
+        uuid.to_ascii_uppercase()
+    );
+    ingest(dir.path(), &keys, &root, "l2.log", &l, "syslog");
+    let braced = format!("{{{}}}", uuid.to_ascii_uppercase());
+    let r = find(&root, &keys, &["--device-id", &braced]);
+    let n: Vec<(String, u64)> = by_dataset(&r).into_iter().map(|(d, n, _)| (d, n)).collect();
+    assert_eq!(
+        n,
+        vec![("session".to_string(), 2), ("syslog".to_string(), 1)],
+        "{r}"
+    );
+    // A UUID given as an account id is found where the scrubber wrote it (as `<id:P>`).
+    let r = find(&root, &keys, &["--account-id", uuid]);
+    let n: Vec<(String, u64)> = by_dataset(&r).into_iter().map(|(d, n, _)| (d, n)).collect();
+    assert_eq!(
+        n,
+        vec![("session".to_string(), 0), ("syslog".to_string(), 1)],
+        "{r}"
+    );
+    let raw = by_dataset(&r);
+    assert!(!r.to_string().contains(uuid) && !format!("{raw:?}").contains(uuid));
 }

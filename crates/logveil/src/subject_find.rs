@@ -12,7 +12,7 @@ use logveil_query::QueryOptions;
 use logveil_query::subject::{DayRange, FindReport, Subject, find};
 use serde_json::json;
 
-use crate::keys_cmd::{now_or, parse_when};
+use crate::keys_cmd::{now_or, parse_when, second};
 use crate::usage;
 
 #[derive(Args)]
@@ -45,8 +45,9 @@ pub struct FindArgs {
     /// The data-subject request this answers (printed in the report).
     #[arg(long)]
     pub request_id: Option<String>,
-    /// Judge expiry at this time (RFC 3339): expired partitions count as deleted.
-    #[arg(long, value_name = "RFC3339", env = "LOGVEIL_NOW")]
+    /// Judge expiry at this time (RFC 3339) instead of the clock: partitions expired by then
+    /// are not searched (they count as deleted). Only the flag sets it, not LOGVEIL_NOW.
+    #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
     /// Threads (default: all cores).
     #[arg(long, short = 'j')]
@@ -68,10 +69,20 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
         })?;
         subject.ips.push(ip);
     }
-    subject.device_ids = a.device_ids.iter().map(|s| s.trim().to_string()).collect();
-    subject.account_ids = a.account_ids.iter().map(|s| s.trim().to_string()).collect();
-    subject.device_ids.retain(|s| !s.is_empty());
-    subject.account_ids.retain(|s| !s.is_empty());
+    // Ids are hashed exactly as written (as ingest does); a UUID is also looked for in other
+    // cases and without braces (`logveil_query::subject`).
+    subject.device_ids = a
+        .device_ids
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    subject.account_ids = a
+        .account_ids
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
     if subject.is_empty() {
         return Err(usage(
             "name at least one identifier (--ip, --device-id, --account-id)",
@@ -93,9 +104,17 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
         from: day("--from", &a.from)?,
         to: day("--to", &a.to)?,
     };
+    let now = now_or(&a.now)?;
+    if (now - crate::now_micros()).abs() > 60_000_000 {
+        say!(
+            warn,
+            "judging expiry at {}, not at the clock: partitions expired by then are not searched, others that have expired since are",
+            second(now)
+        );
+    }
     let opts = QueryOptions {
         root: a.root.clone(),
-        now_micros: now_or(&a.now)?,
+        now_micros: now,
         threads: a
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
@@ -121,6 +140,7 @@ fn to_json(r: &FindReport, request_id: &Option<String>) -> serde_json::Value {
                 "dataset": f.dataset,
                 "kind": f.kind,
                 "rows": f.rows(),
+                "expired_partitions_not_searched": f.expired_partitions,
                 "partitions": f.partitions.iter().map(|(k, n)| json!({
                     "dt": k.date(), "hour": k.hour(), "rows": n,
                 })).collect::<Vec<_>>(),
@@ -157,15 +177,21 @@ fn print_text(r: &FindReport, request_id: &Option<String>) {
             _ => "-".into(),
         };
         println!(
-            "{:<20} {:>10} {:>11}  {}",
+            "{:<20} {:>10} {:>11} {:>8}  {}",
             f.dataset,
             f.rows(),
             f.partitions.len(),
+            f.expired_partitions,
             period
         );
     }
     for (d, why) in &r.not_searched {
         println!("{d:<20} not searched: {why}");
+    }
+    if r.datasets.iter().any(|f| f.expired_partitions > 0) {
+        println!(
+            "EXPIRED: partitions past their expiry (or being swept), not searched; the sweep deletes them"
+        );
     }
     println!(
         "key epochs searched: {}",

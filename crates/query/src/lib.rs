@@ -216,16 +216,23 @@ fn partition_cols() -> Vec<(String, DataType)> {
     ]
 }
 
-/// Registers every dataset of the root in a new session, each as an expiry-aware view. A
-/// dataset that cannot be registered (an unreadable marker or footer, columns that do not
-/// merge) is left out with the reason in its [`TableInfo`], so it fails only the queries
-/// that name it ("table not found").
-pub async fn session(opts: &QueryOptions) -> Result<(SessionContext, Vec<TableInfo>), QueryError> {
-    let config = SessionConfig::new()
-        .with_target_partitions(opts.threads.max(1))
-        .with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+/// One dataset of the root, judged at the query's `now`.
+pub(crate) struct Judged {
+    name: String,
+    marker: DatasetMarker,
+    visible: Vec<HourKey>,
+    hidden: Vec<HourKey>,
+}
+
+/// Reads every dataset's marker and judges its partitions. Blocking, and to be called
+/// outside a tokio runtime: the sink's storage waits for its object store on an executor of
+/// its own, which a runtime's cooperative budget would starve (it spun forever once a query
+/// judged more partitions than the budget).
+/// A dataset that cannot be read (an unreadable marker or listing) gets its reason in its
+/// [`TableInfo`] and is not registered, so it fails only the queries that name it.
+pub(crate) fn judge_root(opts: &QueryOptions) -> Result<(Vec<Judged>, Vec<TableInfo>), QueryError> {
     let storage = Storage::local(&opts.root)?;
+    let mut judged = Vec::new();
     let mut tables = Vec::new();
     for name in datasets(&opts.root)? {
         let mut info = TableInfo {
@@ -235,29 +242,58 @@ pub async fn session(opts: &QueryOptions) -> Result<(SessionContext, Vec<TableIn
             hidden: 0,
             error: None,
         };
-        if let Err(e) = register(&ctx, &storage, opts, &name, &mut info).await {
-            info.error = Some(e.to_string());
+        let j = DatasetMarker::read(&storage, &name)
+            .map_err(QueryError::from)
+            .and_then(|m| {
+                let Some(marker) = m else { return Ok(None) };
+                let (visible, hidden) = judge(&storage, &name, &marker, opts.now_micros)?;
+                Ok(Some((marker, visible, hidden)))
+            });
+        match j {
+            Ok(Some((marker, visible, hidden))) => {
+                info.kind = marker.kind.clone();
+                info.visible = visible.len();
+                info.hidden = hidden.len();
+                judged.push(Judged {
+                    name,
+                    marker,
+                    visible,
+                    hidden,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => info.error = Some(e.to_string()),
         }
         tables.push(info);
+    }
+    Ok((judged, tables))
+}
+
+/// Registers the judged datasets in a new session, each as an expiry-aware view. A dataset
+/// that cannot be registered (an unreadable footer, columns that do not merge) is left out
+/// with the reason in its [`TableInfo`].
+pub(crate) async fn session(
+    opts: &QueryOptions,
+    judged: Vec<Judged>,
+    mut tables: Vec<TableInfo>,
+) -> Result<(SessionContext, Vec<TableInfo>), QueryError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(opts.threads.max(1))
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for j in judged {
+        if let Err(e) = register(&ctx, opts, &j).await
+            && let Some(info) = tables.iter_mut().find(|t| t.name == j.name)
+        {
+            info.error = Some(e.to_string());
+        }
     }
     Ok((ctx, tables))
 }
 
-/// Judges one dataset's partitions and registers its view.
-async fn register(
-    ctx: &SessionContext,
-    storage: &Storage,
-    opts: &QueryOptions,
-    name: &str,
-    info: &mut TableInfo,
-) -> Result<(), QueryError> {
-    let Some(marker) = DatasetMarker::read(storage, name)? else {
-        return Ok(());
-    };
-    let (visible, hidden) = judge(storage, name, &marker, opts.now_micros)?;
-    info.kind = marker.kind.clone();
-    info.visible = visible.len();
-    info.hidden = hidden.len();
+/// Registers one judged dataset's view.
+async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Result<(), QueryError> {
+    let (name, visible, hidden) = (j.name.as_str(), &j.visible, &j.hidden);
     let dir = opts.root.join(name);
     let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -266,7 +302,7 @@ async fn register(
     // it and read as nulls): no footer is read to register it. A rollup's columns depend
     // on its definition: they come from the footers of the visible partitions' files
     // (merged), or with nothing visible from the hidden ones' (never their rows).
-    let file_schema = match DatasetKind::parse(&marker.kind) {
+    let file_schema = match DatasetKind::parse(&j.marker.kind) {
         Some(kind) => kind.schema(),
         None => {
             let from = if visible.is_empty() {
@@ -306,7 +342,7 @@ async fn register(
         .with_schema(file_schema);
     let table = ListingTable::try_new(config)?;
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?
-        .filter(only_partitions(&visible))?
+        .filter(only_partitions(visible))?
         .build()?;
     ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
     Ok(())
@@ -381,9 +417,10 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, QueryError> {
 /// Plans one SQL statement (or its plan, with `explain`) and starts it. DataFusion's
 /// operators run on a runtime of `opts.threads` workers, owned by the [`Results`].
 pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, QueryError> {
+    let (judged, tables) = judge_root(opts)?;
     let runtime = runtime(opts.threads)?;
     let (stream, schema, tables) = runtime.block_on(async {
-        let (ctx, tables) = session(opts).await?;
+        let (ctx, tables) = session(opts, judged, tables).await?;
         // Queries only: no DDL, no DML (`COPY … TO`, `INSERT`), no `SET`.
         let read_only = SQLOptions::new()
             .with_allow_ddl(false)

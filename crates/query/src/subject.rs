@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use datafusion::arrow::array::{Array, Date32Array, Int32Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::functions_nested::expr_fn::{array_to_string, map_values};
 use datafusion::prelude::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 use logveil_model::HourKey;
@@ -53,21 +54,79 @@ impl Subject {
     }
 }
 
-/// The subject's pseudonyms under every live key epoch.
-#[derive(Clone, Debug, Default)]
+/// The subject's pseudonyms under every live key epoch. `Debug` shows counts only.
+#[derive(Clone, Default)]
 pub struct Needles {
     pub ip: Vec<String>,
     pub device: Vec<String>,
     pub account: Vec<String>,
+    /// Pseudonyms of the forms `<id:P>` the scrubber writes in free text for a UUID (always
+    /// hashed as a device id, whatever the UUID names): of every device and account id given
+    /// that is a UUID.
+    pub text_id: Vec<String>,
     /// Key ids whose pseudonyms were computed.
     pub live_epochs: Vec<String>,
     /// Key ids whose key was shredded: their rows are anonymised and cannot be found.
     pub shredded_epochs: Vec<String>,
 }
 
+impl std::fmt::Debug for Needles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Needles {{ {} ip, {} device, {} account, {} text pseudonym(s); epochs {:?}, shredded {:?} }}",
+            self.ip.len(),
+            self.device.len(),
+            self.account.len(),
+            self.text_id.len(),
+            self.live_epochs,
+            self.shredded_epochs
+        )
+    }
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The spellings of an id that the logs may hold: as given (ids are hashed exactly as
+/// written), and for a UUID also without braces, in lower and in upper case (one device
+/// logs its UUID in either case, Windows in braces).
+fn spellings(id: &str) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    let bare = id
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(id);
+    if is_uuid(bare) {
+        for v in [
+            bare.to_string(),
+            bare.to_ascii_lowercase(),
+            bare.to_ascii_uppercase(),
+        ] {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 impl Needles {
     pub fn new(ring: &KeyRing, s: &Subject) -> Needles {
         let mut n = Needles::default();
+        let devices: Vec<String> = s.device_ids.iter().flat_map(|d| spellings(d)).collect();
+        let accounts: Vec<String> = s.account_ids.iter().flat_map(|a| spellings(a)).collect();
+        let uuids: Vec<&String> = devices
+            .iter()
+            .chain(&accounts)
+            .filter(|v| is_uuid(v))
+            .collect();
         for key in ring.keys() {
             let Some(p) = Pseudonymiser::try_new(key) else {
                 n.shredded_epochs.push(key.id().to_string());
@@ -79,14 +138,17 @@ impl Needles {
                     .iter()
                     .map(|a| p.ip_pseudonym(*a).as_str().to_string()),
             );
-            let ids = |kind, v: &[String]| {
-                v.iter()
-                    .filter(|x| !x.is_empty())
-                    .map(|x| p.pseudonym(kind, x.as_bytes()).as_str().to_string())
-                    .collect::<Vec<_>>()
-            };
-            n.device.extend(ids(IdKind::Device, &s.device_ids));
-            n.account.extend(ids(IdKind::Account, &s.account_ids));
+            let hash = |kind, v: &String| p.pseudonym(kind, v.as_bytes()).as_str().to_string();
+            n.device
+                .extend(devices.iter().map(|v| hash(IdKind::Device, v)));
+            n.account
+                .extend(accounts.iter().map(|v| hash(IdKind::Account, v)));
+            for u in &uuids {
+                let t = hash(IdKind::Device, u);
+                if !n.text_id.contains(&t) {
+                    n.text_id.push(t);
+                }
+            }
         }
         n
     }
@@ -112,15 +174,24 @@ impl Needles {
                 );
             }
         }
+        // The scrubber's forms in free text: `<ip:P>` for an address, `<id:P>` for a UUID.
+        // Pseudonyms are hex digits: nothing in them is a LIKE wildcard.
+        let forms: Vec<String> = self
+            .ip
+            .iter()
+            .map(|p| format!("%<ip:{p}>%"))
+            .chain(self.text_id.iter().map(|p| format!("%<id:{p}>%")))
+            .collect();
         if is_text("message") {
-            // The scrubber's forms: `<ip:P>` for an address, `<id:P>` (the device pseudonym)
-            // for a UUID. Pseudonyms are hex digits: nothing in them is a LIKE wildcard.
-            let forms = self
-                .ip
-                .iter()
-                .map(|p| format!("%<ip:{p}>%"))
-                .chain(self.device.iter().map(|p| format!("%<id:{p}>%")));
-            terms.extend(forms.map(|f| col("message").like(lit(f))));
+            terms.extend(forms.iter().map(|f| col("message").like(lit(f.as_str()))));
+        }
+        if columns
+            .iter()
+            .any(|(n, t)| n == "attributes" && matches!(t, DataType::Map(..)))
+        {
+            // `app.attributes`: kept fields, their values scrubbed like `message`.
+            let values = array_to_string(map_values(col("attributes")), lit("\u{1f}"));
+            terms.extend(forms.iter().map(|f| values.clone().like(lit(f.as_str()))));
         }
         terms.into_iter().reduce(Expr::or)
     }
@@ -133,6 +204,9 @@ pub struct Found {
     pub kind: String,
     /// Visible partitions holding the subject's rows, and how many rows each holds.
     pub partitions: Vec<(HourKey, u64)>,
+    /// Partitions not searched because they had expired at `now` or were being swept
+    /// (their files may still be on disk until the sweep deletes them).
+    pub expired_partitions: usize,
 }
 
 impl Found {
@@ -169,9 +243,10 @@ pub fn find(
     days: DayRange,
 ) -> Result<FindReport, QueryError> {
     let needles = Needles::new(ring, subject);
+    let (judged, tables) = crate::judge_root(opts)?;
     let runtime = crate::runtime(opts.threads)?;
     runtime.block_on(async {
-        let (ctx, tables) = session(opts).await?;
+        let (ctx, tables) = session(opts, judged, tables).await?;
         let mut datasets = Vec::new();
         let mut not_searched = Vec::new();
         for t in &tables {
@@ -241,6 +316,7 @@ pub fn find(
                 dataset: t.name.clone(),
                 kind: t.kind.clone(),
                 partitions,
+                expired_partitions: t.hidden,
             });
         }
         Ok(FindReport {
@@ -249,4 +325,75 @@ pub fn find(
             not_searched,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuid_has_its_spellings_and_other_ids_only_their_own() {
+        let u = "6F1C2B9E-0C1A-4B7E-9A51-2F7D0B1C3E4A";
+        let s = spellings(&format!("{{{u}}}"));
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(s.contains(&u.to_string()) && s.contains(&u.to_ascii_lowercase()));
+        assert_eq!(spellings("Acct-7"), vec!["Acct-7".to_string()]);
+        assert!(!is_uuid("6f1c2b9e-0c1a-4b7e-9a51-2f7d0b1c3e4"));
+    }
+
+    #[test]
+    fn the_predicate_covers_every_column_that_can_hold_the_subject() {
+        let ring = KeyRing::development();
+        let subject = Subject {
+            ips: vec!["203.0.113.9".parse().unwrap()],
+            device_ids: vec!["6f1c2b9e-0c1a-4b7e-9a51-2f7d0b1c3e4a".into()],
+            account_ids: vec!["a-1".into()],
+        };
+        let n = Needles::new(&ring, &subject);
+        assert_eq!(
+            (n.ip.len(), n.device.len(), n.account.len(), n.text_id.len()),
+            (1, 2, 1, 2)
+        );
+        let utf8 = |c: &str| (c.to_string(), DataType::Utf8);
+        let attributes = (
+            "attributes".to_string(),
+            DataType::Map(
+                std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "entries",
+                    DataType::Struct(
+                        vec![
+                            datafusion::arrow::datatypes::Field::new("keys", DataType::Utf8, false),
+                            datafusion::arrow::datatypes::Field::new(
+                                "values",
+                                DataType::Utf8,
+                                true,
+                            ),
+                        ]
+                        .into(),
+                    ),
+                    false,
+                )),
+                false,
+            ),
+        );
+        let app = [
+            utf8("ip_pseudonym"),
+            utf8("device_pseudonym"),
+            utf8("message"),
+            attributes,
+        ];
+        let e = n.predicate(&app).unwrap().to_string();
+        for needle in [
+            "ip_pseudonym IN",
+            "device_pseudonym IN",
+            "message LIKE",
+            "map_values",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        assert!(!e.contains("account_pseudonym"), "{e}");
+        assert!(n.predicate(&[utf8("path")]).is_none());
+        // Debug shows counts, never pseudonyms.
+        assert!(!format!("{n:?}").contains(&n.ip[0]));
+    }
 }

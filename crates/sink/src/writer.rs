@@ -176,20 +176,17 @@ pub struct Finished {
 }
 
 /// Columns with a Parquet bloom filter per row group: the pseudonyms a data-subject request
-/// searches for.
-pub const PSEUDONYM_COLUMNS: [&str; 4] = [
-    "ip_pseudonym",
-    "device_pseudonym",
-    "account_pseudonym",
-    "session_pseudonym",
-];
-/// False-positive rate of those filters at `BLOOM_MAX_NDV` distinct values.
+/// searches for (not `session_pseudonym`: a request names no session, and a row group
+/// holds too many of them for a filter to be of use).
+pub const PSEUDONYM_COLUMNS: [&str; 3] = ["ip_pseudonym", "device_pseudonym", "account_pseudonym"];
+/// False-positive rate of those filters at `BLOOM_MAX_NDV` distinct values (lower in
+/// practice: parquet-rs rounds a filter up to a power of two).
 const BLOOM_FPP: f64 = 0.01;
-/// The filters are sized for this many distinct values in a row group (about 78 KiB each
-/// while the row group is open), then folded down to what the values need when written.
-/// A row group with more distinct pseudonyms gets more false positives, never a false
-/// negative.
-const BLOOM_MAX_NDV: u64 = 64 * 1024;
+/// The filters are sized for this many distinct values in a row group (64 KiB each while
+/// the row group is open, counted in the writer's `memory_size` and so in the sink's memory
+/// budget), then folded down to what the values present need when written. A row group
+/// with more distinct pseudonyms gets more false positives, never a false negative.
+const BLOOM_MAX_NDV: u64 = 32 * 1024;
 
 fn writer_properties(
     schema: &SchemaRef,
