@@ -74,9 +74,7 @@ pub fn cmd_query(a: QueryArgs) -> Result<()> {
     let opts = QueryOptions {
         root: a.root.clone(),
         now_micros: now,
-        threads: a
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        threads: a.threads.unwrap_or_else(crate::rollup_cmd::all_cores),
     };
     let results = logveil_query::query(&opts, &a.sql, a.explain).map_err(statement_or_failure)?;
     for t in results.tables() {

@@ -93,7 +93,8 @@ pub fn cmd_rollup(a: RollupArgs) -> Result<()> {
     Ok(())
 }
 
-fn all_cores() -> usize {
+/// Threads when `-j` is not given: all cores.
+pub(crate) fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 

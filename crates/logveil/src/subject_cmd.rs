@@ -46,6 +46,15 @@ pub struct SuppressArgs {
     /// The data-subject request this answers.
     #[arg(long)]
     pub request_id: String,
+    #[command(flatten)]
+    pub ids: Identifiers,
+    #[arg(long)]
+    pub operator: Option<String>,
+}
+
+/// The identifiers a data subject proved are theirs (`object`, `restrict`, `find`).
+#[derive(Args)]
+pub struct Identifiers {
     /// An IP address the subject proved is theirs. Repeatable.
     #[arg(long = "ip", value_name = "ADDRESS")]
     pub ips: Vec<String>,
@@ -55,8 +64,6 @@ pub struct SuppressArgs {
     /// An account id of the subject. Repeatable.
     #[arg(long = "account-id", value_name = "ID")]
     pub account_ids: Vec<String>,
-    #[arg(long)]
-    pub operator: Option<String>,
 }
 
 #[derive(Args)]
@@ -188,9 +195,9 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
             &a.request_id,
             ground,
             &at,
-            &a.ips,
-            &a.device_ids,
-            &a.account_ids,
+            &a.ids.ips,
+            &a.ids.device_ids,
+            &a.ids.account_ids,
         )
         .map_err(|e| usage(e.to_string()))?
         .clone();

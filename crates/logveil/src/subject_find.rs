@@ -27,15 +27,8 @@ pub struct FindArgs {
     /// Search data written with the public development key (demo and tests).
     #[arg(long)]
     pub dev_key: bool,
-    /// An IP address the subject proved is theirs. Repeatable.
-    #[arg(long = "ip", value_name = "ADDRESS")]
-    pub ips: Vec<String>,
-    /// A device id of the subject. Repeatable.
-    #[arg(long = "device-id", value_name = "ID")]
-    pub device_ids: Vec<String>,
-    /// An account id of the subject. Repeatable.
-    #[arg(long = "account-id", value_name = "ID")]
-    pub account_ids: Vec<String>,
+    #[command(flatten)]
+    pub ids: crate::subject_cmd::Identifiers,
     /// Only partitions on or after this day (YYYY-MM-DD or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub from: Option<String>,
@@ -59,7 +52,7 @@ pub struct FindArgs {
 
 pub fn cmd_find(a: FindArgs) -> Result<()> {
     let mut subject = Subject::default();
-    for (i, ip) in a.ips.iter().enumerate() {
+    for (i, ip) in a.ids.ips.iter().enumerate() {
         // The value is not echoed: it is the identifier being looked for.
         let ip = parse_ip(ip.trim().as_bytes()).ok_or_else(|| {
             usage(format!(
@@ -72,12 +65,14 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
     // Ids are hashed exactly as written (as ingest does); a UUID is also looked for in other
     // cases and without braces (`logveil_query::subject`).
     subject.device_ids = a
+        .ids
         .device_ids
         .iter()
         .filter(|s| !s.is_empty())
         .cloned()
         .collect();
     subject.account_ids = a
+        .ids
         .account_ids
         .iter()
         .filter(|s| !s.is_empty())
@@ -115,9 +110,7 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
     let opts = QueryOptions {
         root: a.root.clone(),
         now_micros: now,
-        threads: a
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        threads: a.threads.unwrap_or_else(crate::rollup_cmd::all_cores),
     };
     let report = find(&opts, &ring, &subject, days)?;
     if a.json {
