@@ -329,3 +329,477 @@ fn a_uuid_is_found_in_any_case_with_or_without_braces_and_in_messages() {
     let raw = by_dataset(&r);
     assert!(!r.to_string().contains(uuid) && !format!("{raw:?}").contains(uuid));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Export, erasure and requests
+// ---------------------------------------------------------------------------------------------
+
+const ALL_IDS: [&str; 6] = ["--ip", IP, "--device-id", DEVICE, "--account-id", ACCOUNT];
+
+fn subject_cmd(cmd: &str, root: &Path, keys: &Path) -> std::process::Command {
+    let mut c = bin();
+    c.env_remove("LOGVEIL_TEST_CRASH_AT")
+        .args(["subject", cmd, "--now", NOW, "--keys"])
+        .arg(keys)
+        .arg("--root")
+        .arg(root);
+    c
+}
+
+/// No raw identifier in a command's output.
+fn clean(o: &std::process::Output) {
+    for out in [text(&o.stdout), text(&o.stderr)] {
+        for raw in [IP, DEVICE, ACCOUNT] {
+            assert!(!out.contains(raw), "{raw} in the output: {out}");
+        }
+    }
+}
+
+/// Every Parquet file under the root: (path below the root, BLAKE3, rows).
+fn snapshot(root: &Path) -> std::collections::BTreeMap<String, (String, u64)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    files_under(root)
+        .into_iter()
+        .filter(|p| is_parquet(p) && !p.to_string_lossy().contains("_staging"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let rows = SerializedFileReader::new(std::fs::File::open(&p).unwrap())
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows() as u64;
+            (
+                p.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                (blake3::hash(&bytes).to_hex().to_string(), rows),
+            )
+        })
+        .collect()
+}
+
+/// Every row of a dataset as CSV lines (sorted), through `logveil query`.
+fn rows_csv(root: &Path, dataset: &str) -> Vec<String> {
+    let o = ok(bin()
+        .args(["query", "--format", "csv", "--now", NOW, "--root"])
+        .arg(root)
+        .arg(format!("SELECT * FROM {dataset}")));
+    let mut lines: Vec<String> = text(&o.stdout).lines().skip(1).map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+/// The subject alone in one more file (hour 10 of access): an erasure removes that file.
+fn plant_a_file_of_the_subject_only(dir: &Path, keys: &Path, root: &Path) {
+    let a = access(10, 1, IP) + &access(10, 2, IP);
+    ingest(dir, keys, root, "mine.log", &a, "combined");
+}
+
+/// Every manifest lists exactly the Parquet files of its partition, with their rows, sizes
+/// and checksums, and their sums.
+fn manifests_match(root: &Path) {
+    let files = snapshot(root);
+    for m in files_under(root)
+        .into_iter()
+        .filter(|p| p.ends_with("_manifest.json"))
+    {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+        let dir = m
+            .parent()
+            .unwrap()
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut listed = 0;
+        let mut rows = 0;
+        for f in v["files"].as_array().unwrap() {
+            let path = format!("{dir}/{}", f["name"].as_str().unwrap());
+            let (sum, n) = files
+                .get(&path)
+                .unwrap_or_else(|| panic!("{path} is listed, not there"));
+            assert_eq!(f["blake3"].as_str().unwrap(), sum, "{path}");
+            assert_eq!(f["rows"].as_u64().unwrap(), *n, "{path}");
+            let size = std::fs::metadata(root.join(&path)).unwrap().len();
+            assert_eq!(f["bytes"].as_u64().unwrap(), size, "{path}");
+            listed += 1;
+            rows += n;
+        }
+        assert_eq!(v["rows"].as_u64().unwrap(), rows, "{dir}");
+        let present = files
+            .keys()
+            .filter(|p| p.starts_with(&format!("{dir}/")))
+            .count();
+        assert_eq!(present, listed, "{dir}: files not in the manifest");
+    }
+}
+
+fn erase(root: &Path, keys: &Path, request: &str, ids: &[&str]) -> serde_json::Value {
+    let o = ok(subject_cmd("erase", root, keys)
+        .args(["--json", "--request-id", request])
+        .args(ids));
+    clean(&o);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn receipts(root: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut segs: Vec<PathBuf> = files_under(&root.join("_retention/receipts"));
+    segs.sort();
+    for s in segs {
+        for l in std::fs::read_to_string(s).unwrap().lines() {
+            out.push(serde_json::from_str(l).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_export_holds_exactly_the_subjects_rows_with_a_cover_sheet() {
+    let (dir, keys, root) = setup();
+    let out = dir.path().join("export");
+    let o = ok(subject_cmd("export", &root, &keys)
+        .args(ALL_IDS)
+        .args(["--request-id", "dsr-2", "--received", "2026-11-20"])
+        .arg("--out")
+        .arg(&out));
+    clean(&o);
+    let cover: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("cover.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "README.txt",
+            "access.jsonl",
+            "cover.json",
+            "session.jsonl",
+            "syslog.jsonl"
+        ]
+    );
+    let lines = |f: &str| {
+        std::fs::read_to_string(out.join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        (
+            lines("access.jsonl"),
+            lines("session.jsonl"),
+            lines("syslog.jsonl")
+        ),
+        (5, 3, 1)
+    );
+    let ds = cover["datasets"].as_array().unwrap();
+    let facts: Vec<(String, u64, u64)> = ds
+        .iter()
+        .map(|d| {
+            (
+                d["dataset"].as_str().unwrap().to_string(),
+                d["rows"].as_u64().unwrap(),
+                d["retention_days"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        vec![
+            ("access".to_string(), 5, 30),
+            ("session".to_string(), 3, 90),
+            ("syslog".to_string(), 1, 30)
+        ],
+        "{cover}"
+    );
+    assert_eq!(cover["request_id"], "dsr-2");
+    assert_eq!(ds[0]["period"]["from"], "2026-11-27T06:00:00Z");
+    assert_eq!(ds[0]["period"]["to"], "2026-11-27T19:00:00Z");
+    assert_eq!(cover["key_epochs_searched"].as_array().unwrap().len(), 2);
+    assert_eq!(cover["identifiers_searched"]["ip"], 1);
+    assert!(cover["not_searched"].to_string().contains("_quarantine"));
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    assert!(readme.contains("access (5 rows"), "{readme}");
+    // Each exported access row is one of the subject's: their pseudonym, nobody else's.
+    let access_rows = std::fs::read_to_string(out.join("access.jsonl")).unwrap();
+    let pseudonyms: std::collections::BTreeSet<String> = access_rows
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["ip_pseudonym"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(pseudonyms.len(), 2, "one per key epoch: {pseudonyms:?}");
+    // No identifier anywhere in the export.
+    for (p, t) in all_output_text(&out) {
+        for raw in [IP, DEVICE, ACCOUNT] {
+            assert!(!t.contains(raw), "{raw} in {}", p.display());
+        }
+    }
+    // CSV and Parquet hold the same rows; an existing directory is never overwritten.
+    for (format, file) in [("csv", "session.csv"), ("parquet", "session.parquet")] {
+        let o2 = dir.path().join(format!("export-{format}"));
+        ok(subject_cmd("export", &root, &keys)
+            .args(ALL_IDS)
+            .args(["--format", format])
+            .arg("--out")
+            .arg(&o2));
+        let n = if format == "csv" {
+            std::fs::read_to_string(o2.join(file))
+                .unwrap()
+                .lines()
+                .count()
+                - 1
+        } else {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            SerializedFileReader::new(std::fs::File::open(o2.join(file)).unwrap())
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows() as usize
+        };
+        assert_eq!(n, 3, "{format}");
+    }
+    let o = run(subject_cmd("export", &root, &keys)
+        .args(["--ip", IP])
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    // The request is on record, received on the 20th: due on 20 December.
+    let o = ok(bin()
+        .args(["subject", "requests", "--json", "--root"])
+        .arg(&root));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r[0]["request_id"], "dsr-2", "{r}");
+    assert_eq!(r[0]["received"], "2026-11-20T00:00:00Z");
+    assert_eq!(r[0]["deadline"], "2026-12-20T00:00:00Z");
+    assert_eq!(r[0]["status"], "answered");
+}
+
+#[test]
+fn an_erasure_removes_exactly_the_subject_with_verified_receipts() {
+    let (dir, keys, root) = setup();
+    plant_a_file_of_the_subject_only(dir.path(), &keys, &root);
+    let before = snapshot(&root);
+    let csv_before: Vec<(&str, Vec<String>)> = ["access", "session", "syslog"]
+        .into_iter()
+        .map(|d| (d, rows_csv(&root, d)))
+        .collect();
+    let out = dir.path().join("mine");
+    ok(subject_cmd("export", &root, &keys)
+        .args(ALL_IDS)
+        .args(["--format", "csv"])
+        .arg("--out")
+        .arg(&out));
+
+    let r = erase(&root, &keys, "dsr-3", &ALL_IDS);
+    assert_eq!(r["rows_removed"], 11, "{r}");
+    assert_eq!(r["verified"], true);
+    assert_eq!(r["resumed"], false);
+    // A find sees nothing any more.
+    let f = find(&root, &keys, &ALL_IDS);
+    assert_eq!(f["rows"], 0, "{f}");
+
+    // Every other row is still there, unchanged: before = after + what the export held.
+    for (d, rows) in &csv_before {
+        let mut after = rows_csv(&root, d);
+        let exported = std::fs::read_to_string(out.join(format!("{d}.csv"))).unwrap();
+        after.extend(exported.lines().skip(1).map(String::from));
+        after.sort();
+        assert_eq!(&after, rows, "{d}");
+    }
+    // Files without the subject are untouched; the subject's own file is gone.
+    let after = snapshot(&root);
+    let mut changed = 0;
+    for (path, (sum, rows)) in &before {
+        match after.get(path) {
+            None => assert!(path.contains("hour=10"), "{path} removed"),
+            Some((s, n)) if s == sum => assert_eq!(n, rows),
+            Some((_, n)) => {
+                changed += 1;
+                assert!(n < rows, "{path}");
+            }
+        }
+    }
+    assert_eq!(changed, 5, "access 06 and 18, session 06 and 18, syslog 18");
+    assert!(
+        after
+            .keys()
+            .any(|p| p.starts_with("syslog") && p.contains("hour=06"))
+    );
+    // Manifests match the files again (rows, sizes, checksums).
+    manifests_match(&root);
+
+    // Receipts: one per partition and one for the request, in a chain that verifies.
+    let all = receipts(&root);
+    let per_partition: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| e["action"] == "subject_rows_erased")
+        .collect();
+    assert_eq!(per_partition.len(), 6);
+    let summary = all.last().unwrap();
+    assert_eq!(summary["action"], "subject_erasure");
+    assert_eq!(summary["details"]["rows_removed"], 11);
+    assert_eq!(summary["details"]["verified"], true);
+    ok(bin().args(["retention", "verify", "--root"]).arg(&root));
+    // Erasing again is a no-op with a receipt of its own.
+    let r = erase(&root, &keys, "dsr-3", &ALL_IDS);
+    assert_eq!(r["rows_removed"], 0, "{r}");
+    assert_eq!(snapshot(&root), after);
+    assert_eq!(receipts(&root).len(), all.len() + 1);
+    // Nothing logveil wrote holds an identifier.
+    for (p, t) in all_output_text(&root) {
+        for raw in [IP, DEVICE, ACCOUNT] {
+            assert!(!t.contains(raw), "{raw} in {}", p.display());
+        }
+    }
+    let o = ok(bin()
+        .args(["subject", "requests", "--json", "--root"])
+        .arg(&root));
+    let q: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(q[0]["status"], "answered", "{q}");
+}
+
+#[test]
+fn erasing_an_unknown_subject_changes_nothing_and_leaves_a_receipt() {
+    let (_dir, keys, root) = setup();
+    let before = snapshot(&root);
+    let r = erase(
+        &root,
+        &keys,
+        "dsr-4",
+        &["--ip", "2001:db8::7", "--device-id", "nobody"],
+    );
+    assert_eq!(
+        (r["rows_removed"].as_u64(), r["verified"].as_bool()),
+        (Some(0), Some(true))
+    );
+    assert_eq!(snapshot(&root), before);
+    let all = receipts(&root);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["details"]["request_id"], "dsr-4");
+    assert_eq!(all[0]["details"]["rows_removed"], 0);
+    // An erasure names its request.
+    let o = run(subject_cmd("erase", &root, &keys).args(["--ip", IP]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn an_erasure_killed_at_any_step_converges() {
+    let steps = [
+        "journaled:1",
+        "replaced:1",
+        "replaced:3",
+        "manifest_written:1",
+        "manifest_written:4",
+        "file_removed:1",
+        "receipted:1",
+    ];
+    for step in steps {
+        let (dir, keys, root) = setup();
+        plant_a_file_of_the_subject_only(dir.path(), &keys, &root);
+        let o = run(subject_cmd("erase", &root, &keys)
+            .env("LOGVEIL_TEST_CRASH_AT", step)
+            .args(["--json", "--request-id", "dsr-5"])
+            .args(ALL_IDS));
+        assert!(!o.status.success(), "{step}: did not crash");
+        // Whatever is in view is whole: every file readable, every manifest's file there.
+        for (path, _) in snapshot(&root) {
+            assert!(!path.contains("erase-"), "{step}: {path}");
+        }
+        // Another request waits for the interrupted one.
+        let o = run(subject_cmd("erase", &root, &keys).args([
+            "--request-id",
+            "dsr-6",
+            "--ip",
+            "192.0.2.1",
+        ]));
+        assert_eq!(o.status.code(), Some(1), "{step}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("dsr-5"), "{}", text(&o.stderr));
+        let r = erase(&root, &keys, "dsr-5", &ALL_IDS);
+        assert_eq!(r["resumed"], true, "{step}: {r}");
+        assert_eq!(r["rows_removed"], 11, "{step}: {r}");
+        assert_eq!(r["verified"], true, "{step}: {r}");
+        assert_eq!(find(&root, &keys, &ALL_IDS)["rows"], 0, "{step}");
+        manifests_match(&root);
+        ok(bin().args(["retention", "verify", "--root"]).arg(&root));
+        let all = receipts(&root);
+        let summaries: Vec<_> = all
+            .iter()
+            .filter(|e| e["action"] == "subject_erasure")
+            .collect();
+        assert_eq!(summaries.len(), 1, "{step}: one receipt for the request");
+        assert_eq!(summaries[0]["details"]["rows_removed"], 11, "{step}");
+        assert!(
+            files_under(&root)
+                .iter()
+                .all(|p| !p.to_string_lossy().contains("erase-")),
+            "{step}: a staged file was left"
+        );
+        // The other request can run now.
+        erase(&root, &keys, "dsr-6", &["--ip", "192.0.2.1"]);
+    }
+}
+
+#[test]
+fn a_legal_hold_turns_an_erasure_into_a_queued_restriction() {
+    let (_dir, keys, root) = setup();
+    let o = ok(bin()
+        .args(["retention", "hold", "--root"])
+        .arg(&root)
+        .args([
+            "--dataset",
+            "access",
+            "--from",
+            "2026-11-27T18:00:00Z",
+            "--to",
+            "2026-11-27T19:00:00Z",
+            "--reason",
+            "claim 7",
+            "--owner",
+            "legal",
+            "--now",
+            NOW,
+        ]));
+    let hold = text(&o.stdout).trim().to_string();
+    let r = erase(&root, &keys, "dsr-7", &ALL_IDS);
+    assert_eq!(r["rows_removed"], 7, "everything but access 18: {r}");
+    assert_eq!(r["held"][0]["partition"], "dt=2026-11-27/hour=18", "{r}");
+    assert_eq!(r["held"][0]["rows"], 2);
+    assert_eq!(r["verified"], true);
+    let f = find(&root, &keys, &ALL_IDS);
+    assert_eq!(f["rows"], 2, "{f}");
+    // Restricted meanwhile: on the suppression list; the request is answered.
+    let o = ok(bin()
+        .args(["subject", "suppressions", "--json", "--root"])
+        .arg(&root));
+    assert!(text(&o.stdout).contains("dsr-7"), "{}", text(&o.stdout));
+    let o = ok(bin()
+        .args(["subject", "requests", "--json", "--root"])
+        .arg(&root));
+    assert!(
+        text(&o.stdout).contains("erasure_queued"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Nothing happens while the hold lasts; once released, the queue is carried out.
+    let queued = |root: &Path| {
+        ok(bin()
+            .args([
+                "subject", "erase", "--queued", "--json", "--now", NOW, "--root",
+            ])
+            .arg(root))
+    };
+    queued(&root);
+    assert_eq!(find(&root, &keys, &ALL_IDS)["rows"], 2);
+    ok(bin()
+        .args(["retention", "release", "--root"])
+        .arg(&root)
+        .args(["--id", &hold, "--now", NOW]));
+    let o = queued(&root);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["rows_removed"], 2, "{r}");
+    assert_eq!(find(&root, &keys, &ALL_IDS)["rows"], 0);
+    assert!(!root.join("_retention/erasures/queued/dsr-7.json").exists());
+}

@@ -17,11 +17,16 @@ mod listen;
 mod metrics;
 #[cfg(feature = "query")]
 mod query_cmd;
+mod requests;
 mod retention_cmd;
 mod rollup_cmd;
 mod sources;
 mod stream;
 mod subject_cmd;
+#[cfg(feature = "query")]
+mod subject_erase;
+#[cfg(feature = "query")]
+mod subject_export;
 #[cfg(feature = "query")]
 mod subject_find;
 mod summary;
@@ -86,7 +91,7 @@ enum Command {
     /// invisible even before the sweep deletes them.
     #[cfg(feature = "query")]
     Query(Box<query_cmd::QueryArgs>),
-    /// Data subjects: objection and restriction (suppression list).
+    /// Data-subject requests: find, export, erase, object, restrict; requests and deadlines.
     #[command(subcommand)]
     Subject(subject_cmd::SubjectCommand),
     /// Generate synthetic logs for demos, tests and benchmarks.

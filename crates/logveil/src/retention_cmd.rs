@@ -213,10 +213,14 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
 }
 
 /// Test hook, in debug builds only: `LOGVEIL_TEST_CRASH_AT=STEP:N` aborts the process (as
-/// kill -9 would: no clean-up, no flush) when the sweep reaches STEP (`tombstoned`,
-/// `manifest_removed`, `file_deleted`, `receipted`, `tombstone_removed`, or `any`) for the
-/// N-th time. Release builds have no such hook.
-fn crash_hook() -> Option<Box<dyn Fn(Step) + Sync>> {
+/// kill -9 would: no clean-up, no flush) when a crash-safe operation reaches STEP for the
+/// N-th time (`any` for every step). The sweep's steps are `tombstoned`, `manifest_removed`,
+/// `file_deleted`, `receipted` and `tombstone_removed`; an erasure's are `journaled`,
+/// `replaced`, `manifest_written`, `file_removed` and `receipted`. Release builds have no
+/// such hook.
+pub(crate) fn crash_hook<S: Copy + 'static>(
+    name: fn(S) -> &'static str,
+) -> Option<Box<dyn Fn(S) + Sync>> {
     if !cfg!(debug_assertions) {
         return None;
     }
@@ -225,8 +229,8 @@ fn crash_hook() -> Option<Box<dyn Fn(Step) + Sync>> {
     let n: u64 = n.parse().ok()?;
     let step = step.to_string();
     let seen = std::sync::atomic::AtomicU64::new(0);
-    Some(Box::new(move |s: Step| {
-        if (step == "any" || step == s.as_str())
+    Some(Box::new(move |s: S| {
+        if (step == "any" || step == name(s))
             && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
         {
             std::process::abort();
@@ -253,7 +257,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
         operator: operator(&a.operator),
         sweep_id: crate::new_run_id(wall),
     };
-    let hook = crash_hook();
+    let hook = crash_hook(Step::as_str);
     let mut sweeper = Sweeper::new(storage);
     if let Some(h) = &hook {
         sweeper = sweeper.with_hook(h.as_ref());

@@ -33,6 +33,16 @@ pub enum SubjectCommand {
     /// with the pseudonyms of every live key epoch.
     #[cfg(feature = "query")]
     Find(Box<crate::subject_find::FindArgs>),
+    /// Export the subject's rows (§7.1 access, §7.5 portability) with a cover sheet into a
+    /// new directory: JSON Lines, CSV or Parquet.
+    #[cfg(feature = "query")]
+    Export(Box<crate::subject_export::ExportArgs>),
+    /// Erase the subject's rows (§7.3): files rewritten without them, receipts, verified by a
+    /// new find. Under a legal hold the erasure is queued and the subject restricted.
+    #[cfg(feature = "query")]
+    Erase(Box<crate::subject_erase::EraseArgs>),
+    /// List data-subject requests with their 30-day deadlines (§7.10), from the audit log.
+    Requests(crate::requests::RequestsArgs),
 }
 
 #[derive(Args)]
@@ -108,6 +118,11 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
     match c {
         #[cfg(feature = "query")]
         SubjectCommand::Find(a) => crate::subject_find::cmd_find(*a),
+        #[cfg(feature = "query")]
+        SubjectCommand::Export(a) => crate::subject_export::cmd_export(*a),
+        #[cfg(feature = "query")]
+        SubjectCommand::Erase(a) => crate::subject_erase::cmd_erase(*a),
+        SubjectCommand::Requests(a) => crate::requests::cmd_requests(a),
         SubjectCommand::Object(a) => add(a, Ground::Objection),
         SubjectCommand::Restrict(a) => add(a, Ground::Restriction),
         SubjectCommand::Lift(a) => {
@@ -175,7 +190,29 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
 }
 
 fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
-    let mut ring = KeyRing::load(&a.keys)?;
+    logveil_retention::check_request_id(&a.request_id).map_err(usage)?;
+    let n = suppress(&a.root, &a.keys, &a.request_id, ground, &a.ids, &a.operator)?;
+    say!(
+        info,
+        "request {}: {n} identifier(s) on the suppression list of {}; ingest drops their events from now on",
+        a.request_id,
+        a.root.display()
+    );
+    Ok(())
+}
+
+/// Puts the subject on the root's suppression list under `request_id` (the ring's
+/// suppression key is created on first use) and records it in the audit log. Returns how
+/// many identifiers were listed.
+pub fn suppress(
+    root: &std::path::Path,
+    keys: &std::path::Path,
+    request_id: &str,
+    ground: Ground,
+    ids: &Identifiers,
+    op: &Option<String>,
+) -> Result<usize> {
+    let mut ring = KeyRing::load(keys)?;
     if ring.is_development() {
         return Err(usage(
             "the development key is public: a suppression list hashed with it would reveal who objected; use a real key ring",
@@ -184,20 +221,20 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
     let had_key = ring.suppression_key().is_some();
     let key = ring.ensure_suppression_key(now_text())?.clone();
     if !had_key {
-        ring.save(&a.keys)?;
+        ring.save(keys)?;
     }
-    let st = root_storage(&a.root)?;
+    let st = root_storage(root)?;
     let mut list = load_list(&st)?;
     let at = now_text();
     let e = list
         .add(
             &key,
-            &a.request_id,
+            request_id,
             ground,
             &at,
-            &a.ids.ips,
-            &a.ids.device_ids,
-            &a.ids.account_ids,
+            &ids.ips,
+            &ids.device_ids,
+            &ids.account_ids,
         )
         .map_err(|e| usage(e.to_string()))?
         .clone();
@@ -210,13 +247,6 @@ fn add(a: SuppressArgs, ground: Ground) -> Result<()> {
         "identifiers".into(),
         json!({"ip": e.ips.len(), "device_id": e.device_ids.len(), "account_id": e.account_ids.len()}),
     );
-    AuditLog::of_root(&a.root).append(&at, "suppression_added", &operator(&a.operator), d)?;
-    say!(
-        info,
-        "request {}: {} identifier(s) on the suppression list of {}; ingest drops their events from now on",
-        e.request_id,
-        e.ips.len() + e.device_ids.len() + e.account_ids.len(),
-        a.root.display()
-    );
-    Ok(())
+    AuditLog::of_root(root).append(&at, "suppression_added", &operator(op), d)?;
+    Ok(e.ips.len() + e.device_ids.len() + e.account_ids.len())
 }

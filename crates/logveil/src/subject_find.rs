@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use logveil_privacy::KeyRing;
 use logveil_privacy::pseudonym::parse_ip;
 use logveil_query::QueryOptions;
 use logveil_query::subject::{DayRange, FindReport, Subject, find};
@@ -15,8 +16,9 @@ use serde_json::json;
 use crate::keys_cmd::{now_or, parse_when, second};
 use crate::usage;
 
+/// What every request command that searches the data takes (`find`, `export`, `erase`).
 #[derive(Args)]
-pub struct FindArgs {
+pub struct SearchArgs {
     /// Output root to search.
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
@@ -35,9 +37,8 @@ pub struct FindArgs {
     /// Only partitions on or before this day.
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
-    /// The data-subject request this answers (printed in the report).
-    #[arg(long)]
-    pub request_id: Option<String>,
+    #[command(flatten)]
+    pub request: crate::requests::RequestArgs,
     /// Judge expiry at this time (RFC 3339) instead of the clock: partitions expired by then
     /// are not searched (they count as deleted). Only the flag sets it, not LOGVEIL_NOW.
     #[arg(long, value_name = "RFC3339")]
@@ -45,12 +46,51 @@ pub struct FindArgs {
     /// Threads (default: all cores).
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct FindArgs {
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn cmd_find(a: FindArgs) -> Result<()> {
+/// A search, ready to run: where, with which pseudonyms, over which days.
+pub struct Prepared {
+    pub opts: QueryOptions,
+    pub ring: KeyRing,
+    pub subject: Subject,
+    pub days: DayRange,
+}
+
+/// The options of a query over `root`, judged at `--now` (warned when not the clock).
+pub fn query_options(
+    root: &std::path::Path,
+    now: &Option<String>,
+    threads: Option<usize>,
+) -> Result<QueryOptions> {
+    if !root.is_dir() {
+        return Err(usage(format!("--root {}: not a directory", root.display())));
+    }
+    let now = now_or(now)?;
+    if (now - crate::now_micros()).abs() > 60_000_000 {
+        say!(
+            warn,
+            "judging expiry at {}, not at the clock: partitions expired by then are not searched, others that have expired since are",
+            second(now)
+        );
+    }
+    Ok(QueryOptions {
+        root: root.to_path_buf(),
+        now_micros: now,
+        threads: threads.unwrap_or_else(crate::rollup_cmd::all_cores),
+    })
+}
+
+/// Checks the arguments and loads the key ring.
+pub fn prepare(a: &SearchArgs) -> Result<Prepared> {
     let mut subject = Subject::default();
     for (i, ip) in a.ids.ips.iter().enumerate() {
         // The value is not echoed: it is the identifier being looked for.
@@ -64,31 +104,16 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
     }
     // Ids are hashed exactly as written (as ingest does); a UUID is also looked for in other
     // cases and without braces (`logveil_query::subject`).
-    subject.device_ids = a
-        .ids
-        .device_ids
-        .iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .collect();
-    subject.account_ids = a
-        .ids
-        .account_ids
-        .iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .collect();
+    let given = |v: &Vec<String>| v.iter().filter(|s| !s.is_empty()).cloned().collect();
+    subject.device_ids = given(&a.ids.device_ids);
+    subject.account_ids = given(&a.ids.account_ids);
     if subject.is_empty() {
         return Err(usage(
             "name at least one identifier (--ip, --device-id, --account-id)",
         ));
     }
-    if !a.root.is_dir() {
-        return Err(usage(format!(
-            "--root {}: not a directory",
-            a.root.display()
-        )));
-    }
+    a.request.check()?;
+    let opts = query_options(&a.root, &a.now, a.threads)?;
     let ring = crate::load_ring(a.keys.as_deref(), a.dev_key)?;
     let day = |flag: &str, s: &Option<String>| -> Result<Option<i32>> {
         s.as_deref()
@@ -99,32 +124,35 @@ pub fn cmd_find(a: FindArgs) -> Result<()> {
         from: day("--from", &a.from)?,
         to: day("--to", &a.to)?,
     };
-    let now = now_or(&a.now)?;
-    if (now - crate::now_micros()).abs() > 60_000_000 {
-        say!(
-            warn,
-            "judging expiry at {}, not at the clock: partitions expired by then are not searched, others that have expired since are",
-            second(now)
-        );
-    }
-    let opts = QueryOptions {
-        root: a.root.clone(),
-        now_micros: now,
-        threads: a.threads.unwrap_or_else(crate::rollup_cmd::all_cores),
-    };
-    let report = find(&opts, &ring, &subject, days)?;
+    Ok(Prepared {
+        opts,
+        ring,
+        subject,
+        days,
+    })
+}
+
+pub fn cmd_find(a: FindArgs) -> Result<()> {
+    let p = prepare(&a.search)?;
+    let report = find(&p.opts, &p.ring, &p.subject, p.days)?;
+    let request_id = &a.search.request.request_id;
+    a.search.request.record(
+        &a.search.root,
+        "found",
+        json!({"rows": report.datasets.iter().map(|f| f.rows()).sum::<u64>()}),
+    )?;
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&to_json(&report, &a.request_id))?
+            serde_json::to_string_pretty(&to_json(&report, request_id))?
         );
     } else {
-        print_text(&report, &a.request_id);
+        print_text(&report, request_id);
     }
     Ok(())
 }
 
-fn to_json(r: &FindReport, request_id: &Option<String>) -> serde_json::Value {
+pub fn to_json(r: &FindReport, request_id: &Option<String>) -> serde_json::Value {
     let datasets: Vec<_> = r
         .datasets
         .iter()

@@ -39,6 +39,7 @@ use logveil_sink::manifest::{
 };
 use object_store::path::Path as StorePath;
 
+pub mod erase;
 pub mod subject;
 
 pub use datafusion::arrow;
@@ -59,6 +60,22 @@ pub enum QueryError {
     },
     #[error("internal error: {0} (please report it)")]
     Internal(String),
+    #[error(transparent)]
+    Retention(#[from] logveil_retention::RetentionError),
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(
+        "the erasure of request {request} was interrupted: finish it first by running `logveil subject erase --request-id {request}` again with the same identifiers"
+    )]
+    Pending { request: String },
+    #[error(
+        "{path}: its checksum is not the one its manifest records: it changed since logveil committed it, so it is not rewritten (nothing of this partition was erased); find out what changed it"
+    )]
+    Changed { path: String },
+    #[error("cannot rewrite {path}: {what}")]
+    Rewrite { path: String, what: String },
 }
 
 impl QueryError {
@@ -362,7 +379,7 @@ fn directory_url(dir: &Path) -> Result<ListingTableUrl, DataFusionError> {
 pub struct Results {
     // Dropped before the runtime (field order), inside it (see `Drop`).
     stream: Option<SendableRecordBatchStream>,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
     schema: SchemaRef,
     tables: Vec<TableInfo>,
 }
@@ -436,7 +453,7 @@ pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, Q
     })?;
     Ok(Results {
         stream: Some(stream),
-        runtime,
+        runtime: Arc::new(runtime),
         schema,
         tables,
     })

@@ -14,19 +14,22 @@
 //! The raw identifiers live only in [`Subject`], whose `Debug` does not show them; nothing
 //! here writes or returns them.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, Date32Array, Int32Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_nested::expr_fn::{array_to_string, map_values};
-use datafusion::prelude::{Expr, col, lit};
+use datafusion::prelude::{Expr, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use logveil_model::HourKey;
 use logveil_privacy::KeyRing;
 use logveil_privacy::pseudonym::{IdKind, Pseudonymiser};
+use serde::{Deserialize, Serialize};
 
-use crate::{QueryError, QueryOptions, session};
+use crate::{QueryError, QueryOptions, Results, TableInfo, session};
 
 /// The identifiers a data subject proved are theirs.
 #[derive(Clone, Default)]
@@ -55,7 +58,7 @@ impl Subject {
 }
 
 /// The subject's pseudonyms under every live key epoch. `Debug` shows counts only.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Needles {
     pub ip: Vec<String>,
     pub device: Vec<String>,
@@ -229,10 +232,196 @@ pub struct FindReport {
 }
 
 /// Days (since 1970-01-01) bounding the search, both inclusive.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct DayRange {
     pub from: Option<i32>,
     pub to: Option<i32>,
+}
+
+/// A search for one subject over an output root: the datasets judged at `now` (expired
+/// partitions invisible), registered once, and the predicate for each. [`find`](Self::find)
+/// counts the subject's rows; [`rows`](Self::rows) streams them (export).
+pub struct SubjectSearch {
+    runtime: Arc<tokio::runtime::Runtime>,
+    ctx: SessionContext,
+    tables: Vec<TableInfo>,
+    retention: BTreeMap<String, u32>,
+    needles: Needles,
+    days: DayRange,
+}
+
+/// What can be searched in one dataset: its predicate, or why it is not searched.
+enum Plan {
+    Search(Expr),
+    Skip(String),
+}
+
+impl SubjectSearch {
+    /// Judges the root and registers its datasets, for the subject's pseudonyms.
+    pub fn open(
+        opts: &QueryOptions,
+        ring: &KeyRing,
+        subject: &Subject,
+        days: DayRange,
+    ) -> Result<SubjectSearch, QueryError> {
+        Self::with_needles(opts, Needles::new(ring, subject), days)
+    }
+
+    /// As [`open`](Self::open), for pseudonyms already computed (a queued erasure).
+    pub fn with_needles(
+        opts: &QueryOptions,
+        needles: Needles,
+        days: DayRange,
+    ) -> Result<SubjectSearch, QueryError> {
+        let (judged, tables) = crate::judge_root(opts)?;
+        let retention = judged
+            .iter()
+            .map(|j| (j.name.clone(), j.marker.retention_days))
+            .collect();
+        let runtime = crate::runtime(opts.threads)?;
+        let (ctx, tables) = runtime.block_on(session(opts, judged, tables))?;
+        Ok(SubjectSearch {
+            runtime: Arc::new(runtime),
+            ctx,
+            tables,
+            retention,
+            needles,
+            days,
+        })
+    }
+
+    pub fn needles(&self) -> &Needles {
+        &self.needles
+    }
+
+    /// Every dataset of the root, as judged.
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.tables
+    }
+
+    /// The retention (days) a dataset's marker records.
+    pub fn retention_days(&self, dataset: &str) -> Option<u32> {
+        self.retention.get(dataset).copied()
+    }
+
+    /// The predicate for a dataset, or why it is not searched.
+    async fn plan(&self, t: &TableInfo) -> Result<Option<Plan>, QueryError> {
+        let why = match (&t.error, t.kind.as_str()) {
+            (Some(e), _) => format!("could not be read: {e}"),
+            (None, "") => return Ok(None),
+            (None, "rollup") => "aggregates: no pseudonym, k-anonymous".to_string(),
+            (None, "quarantine") => {
+                "scrubbed lines: identifiers masked, not pseudonymised".to_string()
+            }
+            _ => {
+                let df = self.ctx.table(t.name.as_str()).await?;
+                let columns: Vec<(String, DataType)> = df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect();
+                let Some(mut pred) = self.needles.predicate(&columns) else {
+                    return Ok(Some(Plan::Skip(
+                        "no column that could hold these identifiers".to_string(),
+                    )));
+                };
+                let day = |d: i32| lit(ScalarValue::Date32(Some(d)));
+                if let Some(from) = self.days.from {
+                    pred = col("dt").gt_eq(day(from)).and(pred);
+                }
+                if let Some(to) = self.days.to {
+                    pred = col("dt").lt_eq(day(to)).and(pred);
+                }
+                return Ok(Some(Plan::Search(pred)));
+            }
+        };
+        Ok(Some(Plan::Skip(why)))
+    }
+
+    /// Counts the subject's rows per dataset and partition.
+    pub fn find(&self) -> Result<FindReport, QueryError> {
+        self.runtime.block_on(async {
+            let mut datasets = Vec::new();
+            let mut not_searched = Vec::new();
+            for t in &self.tables {
+                let pred = match self.plan(t).await? {
+                    None => continue,
+                    Some(Plan::Skip(why)) => {
+                        not_searched.push((t.name.clone(), why));
+                        continue;
+                    }
+                    Some(Plan::Search(pred)) => pred,
+                };
+                let batches = self
+                    .ctx
+                    .table(t.name.as_str())
+                    .await?
+                    .filter(pred)?
+                    .aggregate(
+                        vec![col("dt"), col("hour")],
+                        vec![count(lit(1)).alias("rows")],
+                    )?
+                    .collect()
+                    .await?;
+                let mut partitions = Vec::new();
+                for b in &batches {
+                    let (Some(dt), Some(hour), Some(rows)) = (
+                        b.column(0).as_any().downcast_ref::<Date32Array>(),
+                        b.column(1).as_any().downcast_ref::<Int32Array>(),
+                        b.column(2).as_any().downcast_ref::<Int64Array>(),
+                    ) else {
+                        return Err(QueryError::Internal(
+                            "unexpected column types in a find".into(),
+                        ));
+                    };
+                    for i in 0..b.num_rows() {
+                        if dt.is_null(i) || hour.is_null(i) {
+                            continue;
+                        }
+                        let key = HourKey(i64::from(dt.value(i)) * 24 + i64::from(hour.value(i)));
+                        partitions.push((key, rows.value(i).max(0) as u64));
+                    }
+                }
+                partitions.sort();
+                datasets.push(Found {
+                    dataset: t.name.clone(),
+                    kind: t.kind.clone(),
+                    partitions,
+                    expired_partitions: t.hidden,
+                });
+            }
+            Ok(FindReport {
+                needles: self.needles.clone(),
+                datasets,
+                not_searched,
+            })
+        })
+    }
+
+    /// The subject's rows of one dataset, streamed in no particular order (`None` if the
+    /// dataset is not searched).
+    pub fn rows(&self, dataset: &str) -> Result<Option<Results>, QueryError> {
+        let Some(t) = self.tables.iter().find(|t| t.name == dataset) else {
+            return Ok(None);
+        };
+        let runtime = self.runtime.clone();
+        let started = runtime.block_on(async {
+            let Some(Plan::Search(pred)) = self.plan(t).await? else {
+                return Ok(None);
+            };
+            let df = self.ctx.table(dataset).await?.filter(pred)?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let stream = df.execute_stream().await?;
+            Ok::<_, QueryError>(Some((stream, schema)))
+        })?;
+        Ok(started.map(|(stream, schema)| Results {
+            stream: Some(stream),
+            runtime,
+            schema,
+            tables: Vec::new(),
+        }))
+    }
 }
 
 /// Finds the subject's rows in every dataset under the root.
@@ -242,89 +431,30 @@ pub fn find(
     subject: &Subject,
     days: DayRange,
 ) -> Result<FindReport, QueryError> {
-    let needles = Needles::new(ring, subject);
-    let (judged, tables) = crate::judge_root(opts)?;
-    let runtime = crate::runtime(opts.threads)?;
-    runtime.block_on(async {
-        let (ctx, tables) = session(opts, judged, tables).await?;
-        let mut datasets = Vec::new();
-        let mut not_searched = Vec::new();
-        for t in &tables {
-            let skip = match (&t.error, t.kind.as_str()) {
-                (Some(e), _) => Some(format!("could not be read: {e}")),
-                (None, "") => continue,
-                (None, "rollup") => Some("aggregates: no pseudonym, k-anonymous".to_string()),
-                (None, "quarantine") => {
-                    Some("scrubbed lines: identifiers masked, not pseudonymised".to_string())
-                }
-                _ => None,
-            };
-            if let Some(why) = skip {
-                not_searched.push((t.name.clone(), why));
-                continue;
-            }
-            let df = ctx.table(t.name.as_str()).await?;
-            let columns: Vec<(String, DataType)> = df
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| (f.name().clone(), f.data_type().clone()))
-                .collect();
-            let Some(mut pred) = needles.predicate(&columns) else {
-                not_searched.push((
-                    t.name.clone(),
-                    "no column that could hold these identifiers".to_string(),
-                ));
-                continue;
-            };
-            let day = |d: i32| lit(ScalarValue::Date32(Some(d)));
-            if let Some(from) = days.from {
-                pred = col("dt").gt_eq(day(from)).and(pred);
-            }
-            if let Some(to) = days.to {
-                pred = col("dt").lt_eq(day(to)).and(pred);
-            }
-            let batches = df
-                .filter(pred)?
-                .aggregate(
-                    vec![col("dt"), col("hour")],
-                    vec![count(lit(1)).alias("rows")],
-                )?
-                .collect()
-                .await?;
-            let mut partitions = Vec::new();
-            for b in &batches {
-                let (Some(dt), Some(hour), Some(rows)) = (
-                    b.column(0).as_any().downcast_ref::<Date32Array>(),
-                    b.column(1).as_any().downcast_ref::<Int32Array>(),
-                    b.column(2).as_any().downcast_ref::<Int64Array>(),
-                ) else {
-                    return Err(QueryError::Internal(
-                        "unexpected column types in a find".into(),
-                    ));
-                };
-                for i in 0..b.num_rows() {
-                    if dt.is_null(i) || hour.is_null(i) {
-                        continue;
-                    }
-                    let key = HourKey(i64::from(dt.value(i)) * 24 + i64::from(hour.value(i)));
-                    partitions.push((key, rows.value(i).max(0) as u64));
-                }
-            }
-            partitions.sort();
-            datasets.push(Found {
-                dataset: t.name.clone(),
-                kind: t.kind.clone(),
-                partitions,
-                expired_partitions: t.hidden,
-            });
+    SubjectSearch::open(opts, ring, subject, days)?.find()
+}
+
+/// What a dataset of this kind holds, in the words of the privacy policy (§1.12, §4.3), for
+/// the cover sheet of an export.
+pub fn category(kind: &str) -> &'static str {
+    match kind {
+        "access" => {
+            "technical logs (policy 4.3): requests to our websites and dashboard: time, pseudonymised IP address and its network, method, page visited (without query string), status, size, browser and device family"
         }
-        Ok(FindReport {
-            needles,
-            datasets,
-            not_searched,
-        })
-    })
+        "session" => {
+            "session and analytics data (policy 4.3, 6): events from the dashboard, browser extension and apps: time, pseudonymised device, account and session ids, page, event name, app and browser data, consent"
+        }
+        "syslog" => {
+            "technical logs (policy 4.3): system messages of our servers, with IP addresses and device ids replaced by pseudonyms"
+        }
+        "app" => {
+            "technical logs (policy 4.3): application messages of our services, with identifiers pseudonymised and secrets removed"
+        }
+        "proxy_usage" => {
+            "proxy session metadata (policy 5.2.3): time, pseudonymised account and IP address, bytes and duration; never destinations or content"
+        }
+        _ => "other technical data",
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,24 @@ pub mod sweep;
 pub mod synth;
 
 pub use audit::{AuditEntry, AuditLog};
+
+/// Data-subject request ids name files (erasure journals and queues): 1 to 64 letters,
+/// digits, `.`, `_` or `-`, not starting with `.`.
+pub fn check_request_id(id: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "request id {id:?}: use 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.')"
+        ))
+    }
+}
 pub use holds::{Hold, HoldSet};
 pub use receipts::ReceiptLog;
 pub use status::{Status, Verification, status, verify};
@@ -62,3 +80,14 @@ pub enum RetentionError {
 }
 
 pub type Result<T, E = RetentionError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_file_names() {
+        assert!(super::check_request_id("dsr-2026-0042").is_ok());
+        for bad in ["", ".hidden", "a/b", "x y", "..", &"a".repeat(65)] {
+            assert!(super::check_request_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

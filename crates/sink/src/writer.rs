@@ -222,6 +222,13 @@ fn writer_properties(
     b.build()
 }
 
+/// The properties of a file rewritten whole by someone other than the sink (an erasure
+/// removing a data subject's rows): what the sink would write for this schema, with this
+/// footer, so the new file keeps its compression, statistics and bloom filters.
+pub fn rewrite_properties(schema: &SchemaRef, footer: Vec<KeyValue>) -> WriterProperties {
+    writer_properties(schema, &SinkConfig::default(), footer)
+}
+
 impl<B: RowBuilder> PartitionWriter<B> {
     /// `file_prefix` must be unique per writer across all runs (e.g. `<run id>-w<worker>`);
     /// file names are `part-<prefix>-<seq>.parquet`. `footer` goes into every file's

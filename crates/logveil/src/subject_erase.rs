@@ -1,0 +1,186 @@
+//! `logveil subject erase`: removes a data subject's rows from every dataset (privacy policy
+//! §7.3), with receipts in the root's hash-chained deletion receipts, then checks that a new
+//! find sees nothing (`logveil_query::erase` has the crash-safe order of steps).
+//!
+//! Partitions under a legal hold are kept: the erasure is queued for them and the subject is
+//! put on the suppression list as a restriction (§7.7), so ingest drops their new events
+//! meanwhile; `--queued` carries out queued erasures whose holds have ended.
+
+use anyhow::Result;
+use clap::Args;
+use logveil_privacy::suppress::Ground;
+use logveil_query::erase::{EraseOptions, EraseReport, EraseStep, apply_queued, erase};
+use logveil_query::subject::Needles;
+use serde_json::json;
+
+use crate::keys_cmd::operator;
+use crate::subject_find::{SearchArgs, prepare, query_options};
+use crate::usage;
+
+#[derive(Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Carry out the erasures queued behind legal holds that have ended since (no
+    /// identifiers needed: the queue holds their pseudonyms).
+    #[arg(long, conflicts_with_all = ["ips", "device_ids", "account_ids"])]
+    pub queued: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_erase(a: EraseArgs) -> Result<()> {
+    let op = operator(&a.search.request.operator);
+    let hook = crate::retention_cmd::crash_hook(EraseStep::as_str);
+    if a.queued {
+        let opts = query_options(&a.search.root, &a.search.now, a.search.threads)?;
+        let reports = apply_queued(&opts, &op, crate::now_micros())?;
+        if reports.is_empty() {
+            say!(info, "no queued erasure is free of legal holds");
+        }
+        let mut left = 0;
+        for r in &reports {
+            left += r.rows_left;
+            let args = crate::requests::RequestArgs {
+                request_id: Some(r.request_id.clone()),
+                received: None,
+                operator: a.search.request.operator.clone(),
+            };
+            args.record(&a.search.root, step(r), facts(r))?;
+            print_report(r, a.json)?;
+        }
+        return verified(left);
+    }
+    let Some(request_id) = a.search.request.request_id.clone() else {
+        return Err(usage(
+            "an erasure needs --request-id (it names the erasure's journal and receipts)",
+        ));
+    };
+    let p = prepare(&a.search)?;
+    let needles = Needles::new(&p.ring, &p.subject);
+    let eo = EraseOptions {
+        request_id,
+        operator: op,
+        wall_clock: crate::now_micros(),
+        hook: hook.as_deref(),
+    };
+    let r = erase(&p.opts, needles, p.days, &eo)?;
+    if !r.held.is_empty() {
+        match &a.search.keys {
+            Some(keys) if !p.ring.is_development() => {
+                match crate::subject_cmd::suppress(
+                    &a.search.root,
+                    keys,
+                    &r.request_id,
+                    Ground::Restriction,
+                    &a.search.ids,
+                    &a.search.request.operator,
+                ) {
+                    Ok(_) => say!(
+                        info,
+                        "request {}: on the suppression list as a restriction while the hold lasts",
+                        r.request_id
+                    ),
+                    Err(e) => say!(
+                        warn,
+                        "request {}: not put on the suppression list: {e:#}",
+                        r.request_id
+                    ),
+                }
+            }
+            _ => say!(
+                warn,
+                "request {}: held rows are kept; with the development key the subject cannot be put on the suppression list",
+                r.request_id
+            ),
+        }
+    }
+    a.search
+        .request
+        .record(&a.search.root, step(&r), facts(&r))?;
+    print_report(&r, a.json)?;
+    verified(r.rows_left)
+}
+
+fn step(r: &EraseReport) -> &'static str {
+    if r.held.is_empty() {
+        "erased"
+    } else {
+        "erasure_queued"
+    }
+}
+
+fn facts(r: &EraseReport) -> serde_json::Value {
+    json!({
+        "rows_removed": r.rows_removed(),
+        "partitions": r.partitions(),
+        "held_partitions": r.held.len(),
+        "rows_left": r.rows_left,
+        "receipts": r.receipts,
+    })
+}
+
+fn verified(rows_left: u64) -> Result<()> {
+    if rows_left > 0 {
+        anyhow::bail!(
+            "a new find still sees {rows_left} row(s) of the subject outside held partitions (new data arrived during the erasure?): run the erasure again"
+        );
+    }
+    Ok(())
+}
+
+fn print_report(r: &EraseReport, as_json: bool) -> Result<()> {
+    if as_json {
+        let v = json!({
+            "request_id": r.request_id,
+            "resumed": r.resumed,
+            "rows_removed": r.rows_removed(),
+            "partitions": r.partitions(),
+            "files": r.changes,
+            "held": r.held,
+            "rows_left": r.rows_left,
+            "verified": r.rows_left == 0,
+            "receipts": r.receipts,
+            "key_epochs_searched": r.before.needles.live_epochs,
+            "key_epochs_shredded": r.before.needles.shredded_epochs,
+            "not_searched": r.before.not_searched.iter().map(|(d, why)| json!({"dataset": d, "why": why})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "request {}{}: {} row(s) removed from {} file(s) in {} partition(s)",
+        r.request_id,
+        if r.resumed { " (resumed)" } else { "" },
+        r.rows_removed(),
+        r.changes.len(),
+        r.partitions()
+    );
+    for h in &r.held {
+        println!(
+            "held: {} {} ({} row(s)) by {}: erasure queued until the hold ends",
+            h.dataset,
+            h.partition,
+            h.rows,
+            h.holds.join(", ")
+        );
+    }
+    println!(
+        "verified: {} (a new find sees {} row(s) outside held partitions); receipts {}",
+        if r.rows_left == 0 { "yes" } else { "NO" },
+        r.rows_left,
+        r.receipts
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !r.before.needles.shredded_epochs.is_empty() {
+        println!(
+            "key epochs shredded (already anonymised): {}",
+            r.before.needles.shredded_epochs.join(", ")
+        );
+    }
+    Ok(())
+}
