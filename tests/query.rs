@@ -107,6 +107,30 @@ fn an_expired_partition_is_never_returned() {
 }
 
 #[test]
+fn filters_on_single_hours_before_ten_find_their_partition() {
+    // Directories are `hour=00`; a filter `hour = 0` must not become the listing prefix
+    // `hour=0`, which no directory has.
+    let dir = tempfile::tempdir().unwrap();
+    let root = ingest(dir.path());
+    let now = "2026-11-28T12:00:00Z";
+    for sql in [
+        "SELECT count(*) AS n FROM access WHERE hour = 0",
+        "SELECT count(*) AS n FROM access WHERE dt = DATE '2026-11-27' AND hour = 0",
+        "SELECT count(*) AS n FROM access WHERE hour IN (0) AND dt >= DATE '2026-11-27'",
+    ] {
+        assert_eq!(query(&root, now, sql), "n\n30\n", "{sql}");
+    }
+    assert_eq!(
+        query(
+            &root,
+            now,
+            "SELECT count(*) AS n FROM access WHERE hour < 10"
+        ),
+        "n\n30\n"
+    );
+}
+
+#[test]
 fn a_partition_the_sweep_is_deleting_is_not_returned() {
     let dir = tempfile::tempdir().unwrap();
     let root = ingest(dir.path());

@@ -1336,7 +1336,7 @@ fn ingest_during_sweeps_keeps_manifests_exact() {
             ran += 1;
         } else {
             assert!(
-                text(&o.stderr).contains("another retention sweep is running"),
+                text(&o.stderr).contains("another retention sweep or erasure is running"),
                 "{:?} {}",
                 o.status,
                 text(&o.stderr)

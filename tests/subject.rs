@@ -717,7 +717,26 @@ fn an_erasure_killed_at_any_step_converges() {
         ]));
         assert_eq!(o.status.code(), Some(1), "{step}: {}", text(&o.stderr));
         assert!(text(&o.stderr).contains("dsr-5"), "{}", text(&o.stderr));
-        let r = erase(&root, &keys, "dsr-5", &ALL_IDS);
+        // The interrupted request is finished only with the identifiers it was for.
+        let o = run(subject_cmd("erase", &root, &keys).args(["--request-id", "dsr-5", "--ip", IP]));
+        assert_eq!(o.status.code(), Some(2), "{step}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("other identifiers"),
+            "{}",
+            text(&o.stderr)
+        );
+        // ... or as it was started, with --resume (no identifiers needed).
+        let r = if step.starts_with("replaced") {
+            let o = ok(bin()
+                .args([
+                    "subject", "erase", "--resume", "--json", "--now", NOW, "--root",
+                ])
+                .arg(&root));
+            clean(&o);
+            serde_json::from_slice(&o.stdout).unwrap()
+        } else {
+            erase(&root, &keys, "dsr-5", &ALL_IDS)
+        };
         assert_eq!(r["resumed"], true, "{step}: {r}");
         assert_eq!(r["rows_removed"], 11, "{step}: {r}");
         assert_eq!(r["verified"], true, "{step}: {r}");
@@ -802,4 +821,94 @@ fn a_legal_hold_turns_an_erasure_into_a_queued_restriction() {
     assert_eq!(r["rows_removed"], 2, "{r}");
     assert_eq!(find(&root, &keys, &ALL_IDS)["rows"], 0);
     assert!(!root.join("_retention/erasures/queued/dsr-7.json").exists());
+}
+
+#[test]
+fn app_rows_are_found_exported_and_erased_by_address_and_in_text() {
+    let (dir, keys, root) = setup();
+    let line = |minute: u32, ip: &str, message: &str| {
+        format!(
+            "{{\"time\": \"2026-11-27T09:{minute:02}:00Z\", \"level\": \"INFO\", \"message\": \"{message}\", \"client\": {{\"ip\": \"{ip}\", \"device_id\": \"c0ffee00-6d03-479d-8475-f9dcf981c3{minute:02}\"}}, \"http\": {{\"method\": \"GET\", \"path\": \"/api/v1/status\", \"status_code\": 200}}, \"trace_id\": \"t-{minute}\"}}\n"
+        )
+    };
+    let mut body = String::new();
+    for m in 0..3 {
+        body += &line(m, &format!("192.0.2.{}", m + 10), "payment accepted");
+    }
+    body += &line(10, IP, "payment accepted");
+    body += &line(11, IP, "login ok");
+    // Someone else's event that names the subject's address in its text.
+    body += &line(12, "192.0.2.50", &format!("blocked a retry from {IP}"));
+    ingest(dir.path(), &keys, &root, "app.jsonl", &body, "json");
+
+    let r = find(&root, &keys, &["--ip", IP]);
+    let app = by_dataset(&r)
+        .into_iter()
+        .find(|(d, ..)| d == "app")
+        .expect("app searched");
+    assert_eq!(app.1, 3, "{r}");
+
+    for format in ["csv", "json"] {
+        let out = dir.path().join(format!("app-{format}"));
+        let o = ok(subject_cmd("export", &root, &keys)
+            .args(["--ip", IP, "--format", format])
+            .arg("--out")
+            .arg(&out));
+        clean(&o);
+        let file = if format == "csv" {
+            "app.csv"
+        } else {
+            "app.jsonl"
+        };
+        let t = std::fs::read_to_string(out.join(file)).unwrap();
+        let rows = t.lines().count() - usize::from(format == "csv");
+        assert_eq!(rows, 3, "{format}: {t}");
+        assert!(t.contains("attributes"), "{format}: {t}");
+        assert!(!t.contains(IP), "{format}");
+    }
+
+    let before = rows_csv(&root, "app");
+    let r = erase(&root, &keys, "dsr-8", &["--ip", IP]);
+    assert_eq!(r["verified"], true, "{r}");
+    assert_eq!(rows_csv(&root, "app").len(), before.len() - 3);
+    assert_eq!(find(&root, &keys, &["--ip", IP])["rows"], 0);
+    manifests_match(&root);
+}
+
+#[test]
+fn a_file_changed_behind_logveils_back_is_left_and_reported() {
+    let (_dir, keys, root) = setup();
+    let manifest = root.join("access/dt=2026-11-27/hour=06/_manifest.json");
+    let good = std::fs::read_to_string(&manifest).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let sum = v["files"][0]["blake3"].as_str().unwrap().to_string();
+    std::fs::write(&manifest, good.replace(&sum, &"0".repeat(64))).unwrap();
+    let o = run(subject_cmd("erase", &root, &keys)
+        .args(["--json", "--request-id", "dsr-10"])
+        .args(ALL_IDS));
+    clean(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["verified"], false, "{r}");
+    assert_eq!(
+        r["not_erased"][0]["partition"], "dt=2026-11-27/hour=06",
+        "{r}"
+    );
+    assert_eq!(r["rows_removed"], 6, "all but access 06: {r}");
+    // The other partitions are erased and receipted; the request stays open.
+    let f = find(&root, &keys, &ALL_IDS);
+    assert_eq!(f["rows"], 3, "{f}");
+    let o = ok(bin()
+        .args(["subject", "requests", "--json", "--root"])
+        .arg(&root));
+    let q: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(q[0]["status"], "open", "{q}");
+    // Once the manifest is right again, the erasure completes.
+    std::fs::write(&manifest, good).unwrap();
+    let r = erase(&root, &keys, "dsr-10", &ALL_IDS);
+    assert_eq!(
+        (r["rows_removed"].as_u64(), r["verified"].as_bool()),
+        (Some(3), Some(true))
+    );
+    manifests_match(&root);
 }

@@ -163,13 +163,15 @@ fn write(mut results: Results, format: OutFormat, out: &mut dyn Write) -> Result
             writeln!(out, "{t}")?;
         }
         OutFormat::Csv => {
+            // CSV has no maps: `app.attributes` is written as a JSON object in text.
+            use crate::subject_export::{maps_as_text, maps_as_text_schema};
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut *out);
             // The header even when no row comes.
-            w.write(&RecordBatch::new_empty(schema))?;
+            w.write(&RecordBatch::new_empty(maps_as_text_schema(&schema)))?;
             for b in &mut results {
-                w.write(&b.map_err(statement_or_failure)?)?;
+                w.write(&maps_as_text(&b.map_err(statement_or_failure)?)?)?;
             }
         }
         OutFormat::Json => {

@@ -9,7 +9,8 @@
 use anyhow::Result;
 use clap::Args;
 use logveil_privacy::suppress::Ground;
-use logveil_query::erase::{EraseOptions, EraseReport, EraseStep, apply_queued, erase};
+use logveil_query::QueryError;
+use logveil_query::erase::{EraseOptions, EraseReport, EraseStep, apply_queued, erase, resume};
 use logveil_query::subject::Needles;
 use serde_json::json;
 
@@ -23,8 +24,12 @@ pub struct EraseArgs {
     pub search: SearchArgs,
     /// Carry out the erasures queued behind legal holds that have ended since (no
     /// identifiers needed: the queue holds their pseudonyms).
-    #[arg(long, conflicts_with_all = ["ips", "device_ids", "account_ids"])]
+    #[arg(long, conflicts_with_all = ["ips", "device_ids", "account_ids", "resume"])]
     pub queued: bool,
+    /// Finish the erasure an interrupted run left, as it was started (the pseudonyms and
+    /// period its journal records; no identifiers needed, whatever keys were rotated since).
+    #[arg(long, conflicts_with_all = ["ips", "device_ids", "account_ids"])]
+    pub resume: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -33,15 +38,26 @@ pub struct EraseArgs {
 pub fn cmd_erase(a: EraseArgs) -> Result<()> {
     let op = operator(&a.search.request.operator);
     let hook = crate::retention_cmd::crash_hook(EraseStep::as_str);
-    if a.queued {
+    if a.queued || a.resume {
         let opts = query_options(&a.search.root, &a.search.now, a.search.threads)?;
-        let reports = apply_queued(&opts, &op, crate::now_micros())?;
-        if reports.is_empty() {
-            say!(info, "no queued erasure is free of legal holds");
+        let reports = if a.queued {
+            apply_queued(&opts, &op, crate::now_micros())
+        } else {
+            resume(&opts, &op, crate::now_micros()).map(|r| r.into_iter().collect())
         }
-        let mut left = 0;
+        .map_err(usage_or_failure)?;
+        if reports.is_empty() {
+            say!(
+                info,
+                "{}",
+                if a.queued {
+                    "no queued erasure is free of legal holds"
+                } else {
+                    "no interrupted erasure to finish"
+                }
+            );
+        }
         for r in &reports {
-            left += r.rows_left;
             let args = crate::requests::RequestArgs {
                 request_id: Some(r.request_id.clone()),
                 received: None,
@@ -50,7 +66,7 @@ pub fn cmd_erase(a: EraseArgs) -> Result<()> {
             args.record(&a.search.root, step(r), facts(r))?;
             print_report(r, a.json)?;
         }
-        return verified(left);
+        return reports.iter().try_for_each(verified);
     }
     let Some(request_id) = a.search.request.request_id.clone() else {
         return Err(usage(
@@ -65,7 +81,7 @@ pub fn cmd_erase(a: EraseArgs) -> Result<()> {
         wall_clock: crate::now_micros(),
         hook: hook.as_deref(),
     };
-    let r = erase(&p.opts, needles, p.days, &eo)?;
+    let r = erase(&p.opts, needles, p.days, &eo).map_err(usage_or_failure)?;
     if !r.held.is_empty() {
         match &a.search.keys {
             Some(keys) if !p.ring.is_development() => {
@@ -100,11 +116,21 @@ pub fn cmd_erase(a: EraseArgs) -> Result<()> {
         .request
         .record(&a.search.root, step(&r), facts(&r))?;
     print_report(&r, a.json)?;
-    verified(r.rows_left)
+    verified(&r)
+}
+
+/// A refusal that the operator can fix by running the command differently exits 2.
+fn usage_or_failure(e: QueryError) -> anyhow::Error {
+    match e {
+        QueryError::Usage(m) => usage(m),
+        e => anyhow::Error::new(e),
+    }
 }
 
 fn step(r: &EraseReport) -> &'static str {
-    if r.held.is_empty() {
+    if r.rows_left > 0 || !r.skipped.is_empty() {
+        "erasure_incomplete"
+    } else if r.held.is_empty() {
         "erased"
     } else {
         "erasure_queued"
@@ -116,15 +142,25 @@ fn facts(r: &EraseReport) -> serde_json::Value {
         "rows_removed": r.rows_removed(),
         "partitions": r.partitions(),
         "held_partitions": r.held.len(),
+        "partitions_not_erased": r.skipped.len(),
         "rows_left": r.rows_left,
         "receipts": r.receipts,
     })
 }
 
-fn verified(rows_left: u64) -> Result<()> {
-    if rows_left > 0 {
+fn verified(r: &EraseReport) -> Result<()> {
+    if !r.skipped.is_empty() {
         anyhow::bail!(
-            "a new find still sees {rows_left} row(s) of the subject outside held partitions (new data arrived during the erasure?): run the erasure again"
+            "request {}: {} partition(s) could not be erased (listed above); the others were, with receipts",
+            r.request_id,
+            r.skipped.len()
+        );
+    }
+    if r.rows_left > 0 {
+        anyhow::bail!(
+            "request {}: a new find still sees {} row(s) of the subject outside held partitions (new data arrived during the erasure?): run the erasure again",
+            r.request_id,
+            r.rows_left
         );
     }
     Ok(())
@@ -139,8 +175,9 @@ fn print_report(r: &EraseReport, as_json: bool) -> Result<()> {
             "partitions": r.partitions(),
             "files": r.changes,
             "held": r.held,
+            "not_erased": r.skipped,
             "rows_left": r.rows_left,
-            "verified": r.rows_left == 0,
+            "verified": r.rows_left == 0 && r.skipped.is_empty(),
             "receipts": r.receipts,
             "key_epochs_searched": r.before.needles.live_epochs,
             "key_epochs_shredded": r.before.needles.shredded_epochs,
@@ -166,9 +203,16 @@ fn print_report(r: &EraseReport, as_json: bool) -> Result<()> {
             h.holds.join(", ")
         );
     }
+    for s in &r.skipped {
+        println!("NOT ERASED: {} {}: {}", s.dataset, s.partition, s.why);
+    }
     println!(
         "verified: {} (a new find sees {} row(s) outside held partitions); receipts {}",
-        if r.rows_left == 0 { "yes" } else { "NO" },
+        if r.rows_left == 0 && r.skipped.is_empty() {
+            "yes"
+        } else {
+            "NO"
+        },
         r.rows_left,
         r.receipts
             .iter()

@@ -111,9 +111,13 @@ pub fn cmd_export(a: ExportArgs) -> Result<()> {
     text.push(b'\n');
     write_synced(&tmp.path().join("cover.json"), &text)?;
     write_synced(&tmp.path().join("README.txt"), readme(&cover).as_bytes())?;
-    let dir = tmp.keep();
-    std::fs::rename(&dir, &a.out)
+    File::open(tmp.path())
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", tmp.path().display()))?;
+    // On failure the temporary directory (the subject's rows) is removed with `tmp`.
+    rename_new(tmp.path(), &a.out)
         .with_context(|| format!("moving the export into {}", a.out.display()))?;
+    let _ = tmp.keep();
     if let Ok(d) = File::open(&parent) {
         let _ = d.sync_all();
     }
@@ -132,6 +136,43 @@ pub fn cmd_export(a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Renames `from` to `to`, refusing to replace anything at `to` (Linux: `renameat2` with
+/// `RENAME_NOREPLACE`, which would otherwise replace an empty directory created meanwhile).
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| std::io::Error::other("a path with a NUL byte"))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated paths that live across the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        // Filesystems without RENAME_NOREPLACE: the check above, then a plain rename.
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(e);
+        }
+    }
+    if to.exists() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
+    std::fs::rename(from, to)
+}
+
 fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     f.write_all(data)?;
@@ -147,7 +188,10 @@ fn write_rows(mut rows: Results, format: ExportFormat, path: &Path) -> Result<u6
     let mut n = 0u64;
     match format {
         ExportFormat::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            // Every column in every row (nulls written out): one shape per file.
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(&mut out);
             for b in &mut rows {
                 let b = b?;
                 n += b.num_rows() as u64;
@@ -185,7 +229,7 @@ fn write_rows(mut rows: Results, format: ExportFormat, path: &Path) -> Result<u6
 }
 
 /// The schema with map columns as text (CSV has no maps).
-fn maps_as_text_schema(schema: &Arc<Schema>) -> Arc<Schema> {
+pub(crate) fn maps_as_text_schema(schema: &Arc<Schema>) -> Arc<Schema> {
     Arc::new(Schema::new(
         schema
             .fields()
@@ -199,7 +243,7 @@ fn maps_as_text_schema(schema: &Arc<Schema>) -> Arc<Schema> {
 }
 
 /// Map columns (app attributes) as JSON objects in text.
-fn maps_as_text(b: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn maps_as_text(b: &RecordBatch) -> Result<RecordBatch> {
     if !b
         .schema()
         .fields()

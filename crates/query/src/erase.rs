@@ -27,7 +27,7 @@
 //! (`_retention/erasures/queued/<request>.json`, holding the subject's pseudonyms, never the
 //! identifiers) and [`apply_queued`] carries it out once no hold covers it any more.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, MapArray, RecordBatch};
@@ -40,7 +40,10 @@ use logveil_model::time::format_rfc3339;
 use logveil_retention::receipts::{NewEntry, ReceiptLog};
 use logveil_retention::{HoldSet, check_request_id};
 use logveil_sink::Storage;
-use logveil_sink::manifest::{Manifest, lock_dataset, manifest_path};
+use logveil_sink::manifest::{
+    Manifest, lock_dataset, manifest_path, partition_path, tombstone_path,
+};
+use logveil_sink::storage::Locked;
 use logveil_sink::writer::rewrite_properties;
 use object_store::path::Path as StorePath;
 use serde::{Deserialize, Serialize};
@@ -78,7 +81,7 @@ pub struct FileChange {
 
 impl FileChange {
     pub fn rows_removed(&self) -> u64 {
-        self.rows_before - self.rows_after
+        self.rows_before.saturating_sub(self.rows_after)
     }
 }
 
@@ -93,12 +96,26 @@ pub struct HeldPartition {
     pub rows: u64,
 }
 
+/// A partition an erasure could not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub dataset: String,
+    pub partition: String,
+    pub why: String,
+}
+
 /// The journal of an erasure in progress.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Journal {
     format: String,
     request_id: String,
     started_at: String,
+    /// [`Needles::digest`] of the subject and period: a rerun must be for the same ones.
+    subject: String,
+    /// The pseudonyms and period searched, so that `--resume` can finish the erasure as it
+    /// was started (after a key rotation, say). Pseudonyms, never identifiers.
+    needles: Needles,
+    days: DayRange,
     changes: Vec<FileChange>,
 }
 
@@ -179,6 +196,9 @@ pub struct EraseReport {
     pub changes: Vec<FileChange>,
     /// Partitions kept because of legal holds (the erasure is queued for them).
     pub held: Vec<HeldPartition>,
+    /// Partitions left unchanged because a file could not be erased (changed behind
+    /// logveil's back, unreadable): the erasure is incomplete.
+    pub skipped: Vec<Skipped>,
     /// The subject's rows a find still sees outside held partitions (0 when complete).
     pub rows_left: u64,
     /// Sequence numbers of the receipts written.
@@ -330,7 +350,12 @@ fn rewrite_file(
     if removed == 0 {
         return Ok(None);
     }
-    let kept = total - removed;
+    let kept = total.checked_sub(removed).ok_or_else(|| {
+        rewrite_err(
+            path,
+            format!("the footer counts {total} rows, the row groups hold more"),
+        )
+    })?;
     if kept == 0 {
         return Ok(Some((total, 0, None)));
     }
@@ -380,8 +405,27 @@ fn get_json<T: for<'de> Deserialize<'de>>(
         })
 }
 
-/// Erases one partition's rows of the subject, under the dataset's lock. Returns the changes
-/// in place (those of an interrupted run included).
+/// What happened to one partition.
+#[derive(Default)]
+struct Outcome {
+    /// Changes in place (those of an interrupted run included).
+    done: Vec<FileChange>,
+    /// Why the partition was left as it was (a file that changed behind logveil's back, or
+    /// one that cannot be read): nothing of it was changed.
+    skipped: Option<String>,
+}
+
+/// A file of a partition: listed in its manifest (with the checksum recorded there) or
+/// only present in its directory (published by a commit interrupted before its manifest
+/// was written; readers see it all the same).
+struct PartFile {
+    name: String,
+    recorded: Option<String>,
+}
+
+/// Erases one partition's rows of the subject, under the dataset's lock. With
+/// `finish_only` (a hold placed since an interrupted run), only the changes the journal
+/// says are already made are completed; nothing else is rewritten.
 fn erase_partition(
     storage: &Storage,
     dataset: &str,
@@ -389,53 +433,109 @@ fn erase_partition(
     matcher: &Matcher,
     journal: &mut Journal,
     eo: &EraseOptions,
-) -> Result<Vec<FileChange>, QueryError> {
+    finish_only: bool,
+) -> Result<Outcome, QueryError> {
     let _lock = lock_dataset(storage, dataset)?;
-    let mpath = manifest_path(dataset, key);
-    // No manifest: swept (or being swept) since the find; nothing of it is readable.
-    let Some(mut manifest) = Manifest::read(storage, &mpath)? else {
-        return Ok(Vec::new());
-    };
     let part = key.dir();
-    let mut done: Vec<FileChange> = Vec::new();
+    let mpath = manifest_path(dataset, key);
+    let mut manifest = Manifest::read(storage, &mpath)?;
+    // No manifest and a tombstone: the sweep is deleting it; leave it to the sweep.
+    if manifest.is_none() && storage.exists(&tombstone_path(dataset, key))? {
+        return Ok(Outcome::default());
+    }
+    let mut files: Vec<PartFile> = manifest
+        .iter()
+        .flat_map(|m| &m.files)
+        .map(|f| PartFile {
+            name: f.name.clone(),
+            recorded: Some(f.blake3.clone()),
+        })
+        .collect();
+    let prefix = partition_path(dataset, key);
+    let mut unlisted = Vec::new();
+    for o in storage.list(&prefix)? {
+        let name = o
+            .location
+            .as_ref()
+            .strip_prefix(prefix.as_ref())
+            .and_then(|n| n.strip_prefix('/'))
+            .unwrap_or_default();
+        if name.ends_with(".parquet")
+            && !name.contains('/')
+            && !files.iter().any(|f| f.name == name)
+        {
+            unlisted.push(name.to_string());
+        }
+    }
+    let mut out = Outcome::default();
+    for name in unlisted {
+        let removal = journal.changes.iter().any(|c| {
+            c.dataset == dataset
+                && c.partition == part
+                && c.file == name
+                && c.blake3_after.is_none()
+        });
+        if removal {
+            // Dropped from the manifest by an interrupted run of this erasure, not deleted yet.
+            files.push(PartFile {
+                name,
+                recorded: None,
+            });
+        } else {
+            // Published by an ingest commit that was interrupted before its manifest: the
+            // pipeline's recovery records it as it was, so it must not change under it.
+            out.skipped = Some(format!(
+                "{}/{prefix}/{name} is not in the partition's manifest yet (an interrupted commit): run the pipeline (or `logveil run --once`) to complete it, then erase again",
+                storage.label()
+            ));
+            return Ok(out);
+        }
+    }
     let mut staged: Vec<Staged> = Vec::new();
-    for f in &manifest.files {
+    let label = |path: &StorePath| format!("{}/{path}", storage.label());
+    for f in &files {
         let path = StorePath::from(format!("{dataset}/{part}/{}", f.name));
         let journaled = journal
             .changes
             .iter()
             .find(|c| c.dataset == dataset && c.partition == part && c.file == f.name)
             .cloned();
-        let Some(bytes) = storage.get(&path)? else {
-            // A removal already made; anything else missing is not this erasure's to judge
-            // (`logveil selfcheck` reports it).
-            if let Some(j) = journaled.filter(|j| j.blake3_after.is_none()) {
-                done.push(j);
+        let bytes = match storage.get(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                out.skipped = Some(format!("cannot read {}: {e}", label(&path)));
+                break;
             }
-            continue;
         };
         let sum = blake3::hash(&bytes).to_hex().to_string();
         match &journaled {
             Some(j) if j.blake3_after.as_deref() == Some(sum.as_str()) => {
-                done.push(j.clone());
+                out.done.push(j.clone());
                 continue;
             }
+            // A removal taken out of the manifest, the file not deleted yet: finish it.
+            Some(j)
+                if j.blake3_after.is_none() && f.recorded.is_none() && j.blake3_before == sum =>
+            {
+                out.done.push(j.clone());
+                continue;
+            }
+            _ if finish_only => continue,
             Some(j) if j.blake3_before == sum => {}
-            _ if f.blake3 == sum => {}
+            _ if f.recorded.as_ref().is_none_or(|r| *r == sum) => {}
             _ => {
-                return Err(QueryError::Changed {
-                    path: format!("{}/{path}", storage.label()),
-                });
+                out.skipped = Some(QueryError::Changed { path: label(&path) }.to_string());
+                break;
             }
         }
         let staging = StorePath::from(format!(
             "{dataset}/_staging/erase-{}-{}.tmp",
             eo.request_id, f.name
         ));
-        if let Some((before, after, committed)) =
-            rewrite_file(storage, &path, staging, bytes.clone(), matcher)?
-        {
-            staged.push(Staged {
+        match rewrite_file(storage, &path, staging, bytes.clone(), matcher) {
+            Ok(None) => {}
+            Ok(Some((before, after, committed))) => staged.push(Staged {
                 change: FileChange {
                     dataset: dataset.to_string(),
                     partition: part.clone(),
@@ -448,17 +548,31 @@ fn erase_partition(
                     blake3_after: committed.as_ref().map(|c| c.blake3.clone()),
                 },
                 committed,
-            });
+            }),
+            Err(e) => {
+                out.skipped = Some(e.to_string());
+                break;
+            }
         }
     }
-    // Removals an interrupted run already took out of the manifest (the file may remain).
+    if out.skipped.is_some() {
+        // Nothing new of this partition is made; what an interrupted run already made
+        // (in `done`) is completed below.
+        for s in staged.drain(..) {
+            if let Some(c) = &s.committed {
+                let _ = storage.discard(c);
+            }
+        }
+    }
+    // Removals an interrupted run already made (a removed file still on disk is found
+    // above, as a file the manifest no longer lists, and removed again).
     for j in journal
         .changes
         .iter()
         .filter(|c| c.dataset == dataset && c.partition == part && c.blake3_after.is_none())
     {
-        if !manifest.files.iter().any(|f| f.name == j.file) {
-            done.push(j.clone());
+        if !files.iter().any(|f| f.name == j.file) {
+            out.done.push(j.clone());
         }
     }
     if !staged.is_empty() {
@@ -479,46 +593,74 @@ fn erase_partition(
                 eo.step(EraseStep::Replaced);
             }
         }
-        done.extend(staged.into_iter().map(|s| s.change));
+        out.done.extend(staged.into_iter().map(|s| s.change));
     }
-    if done.is_empty() {
-        return Ok(done);
+    if out.done.is_empty() {
+        return Ok(out);
     }
     // The manifest says what is in place.
-    let before = manifest.clone();
-    for c in &done {
-        match &c.blake3_after {
-            None => manifest.files.retain(|f| f.name != c.file),
-            Some(sum) => {
-                if let Some(f) = manifest.files.iter_mut().find(|f| f.name == c.file) {
-                    f.rows = c.rows_after;
-                    f.bytes = c.bytes_after;
-                    f.blake3 = sum.clone();
+    if let Some(m) = manifest.as_mut() {
+        let before = m.clone();
+        for c in &out.done {
+            match &c.blake3_after {
+                None => m.files.retain(|f| f.name != c.file),
+                Some(sum) => {
+                    if let Some(f) = m.files.iter_mut().find(|f| f.name == c.file) {
+                        f.rows = c.rows_after;
+                        f.bytes = c.bytes_after;
+                        f.blake3 = sum.clone();
+                    }
                 }
             }
         }
+        if *m != before {
+            m.rows = m.files.iter().map(|f| f.rows).sum();
+            m.bytes = m.files.iter().map(|f| f.bytes).sum();
+            m.updated_at = format_rfc3339(eo.wall_clock);
+            put_json(storage, &mpath, m)?;
+            eo.step(EraseStep::ManifestWritten);
+        }
     }
-    if manifest != before {
-        manifest.rows = manifest.files.iter().map(|f| f.rows).sum();
-        manifest.bytes = manifest.files.iter().map(|f| f.bytes).sum();
-        manifest.updated_at = format_rfc3339(eo.wall_clock);
-        put_json(storage, &mpath, &manifest)?;
-        eo.step(EraseStep::ManifestWritten);
-    }
-    for c in done.iter().filter(|c| c.blake3_after.is_none()) {
+    for c in out.done.iter().filter(|c| c.blake3_after.is_none()) {
         let path = StorePath::from(format!("{dataset}/{part}/{}", c.file));
         if storage.exists(&path)? {
             storage.delete(&path)?;
             eo.step(EraseStep::FileRemoved);
         }
     }
-    Ok(done)
+    Ok(out)
 }
 
 /// Parses `dt=YYYY-MM-DD/hour=HH`.
 fn partition_key(p: &str) -> Option<HourKey> {
     let (dt, hour) = p.split_once('/')?;
     HourKey::from_dirs(dt, hour)
+}
+
+/// Takes the root's erasure lock (the retention sweep's): one erasure or sweep at a time.
+fn lock_root(storage: &Storage) -> Result<Option<std::fs::File>, QueryError> {
+    match storage.lock("_retention/sweep.lock", false)? {
+        Locked::Busy => Err(QueryError::Busy(format!(
+            "another erasure or retention sweep is running on {}; let it finish (a killed one releases its lock)",
+            storage.label()
+        ))),
+        Locked::Held(f) => Ok(Some(f)),
+        Locked::NotLocal => Ok(None),
+    }
+}
+
+/// The request of the erasure an interrupted run left, if any.
+fn pending(storage: &Storage) -> Result<Option<String>, QueryError> {
+    Ok(storage
+        .list(&StorePath::from(format!("{ERASURES_DIR}/pending")))?
+        .iter()
+        .filter_map(|o| {
+            o.location
+                .filename()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
+        .next())
 }
 
 /// Erases the subject's rows (given as pseudonyms) from every dataset under the root; see
@@ -531,34 +673,114 @@ pub fn erase(
 ) -> Result<EraseReport, QueryError> {
     check_request_id(&eo.request_id).map_err(QueryError::Usage)?;
     let storage = Storage::local(&opts.root)?;
+    // One erasure at a time, never beside a retention sweep: they share the receipt chain
+    // and the partitions.
+    let _root_lock = lock_root(&storage)?;
     // Another request's unfinished erasure first: its rewritten files are in place, its
     // manifests may not be.
-    for o in storage.list(&StorePath::from(format!("{ERASURES_DIR}/pending")))? {
-        let other = o
-            .location
-            .filename()
-            .and_then(|n| n.strip_suffix(".json"))
-            .unwrap_or_default()
-            .to_string();
-        if other != eo.request_id {
-            return Err(QueryError::Pending { request: other });
+    if let Some(other) = pending(&storage)?.filter(|p| *p != eo.request_id) {
+        return Err(QueryError::Pending { request: other });
+    }
+    let journal = get_json::<Journal>(&storage, &pending_path(&eo.request_id))?;
+    if let Some(j) = &journal
+        && j.subject != needles.digest(days)
+    {
+        return Err(QueryError::Usage(format!(
+            "the interrupted erasure of request {} was for other identifiers, key epochs or --from/--to: run it again with the same ones, or finish it as it was with `logveil subject erase --root {} --resume`",
+            eo.request_id,
+            opts.root.display()
+        )));
+    }
+    run(opts, &storage, needles, days, eo, journal)
+}
+
+/// Finishes the erasure an interrupted run left (with the pseudonyms and period its journal
+/// records, whatever the key ring holds now). `None` if there is none.
+pub fn resume(
+    opts: &QueryOptions,
+    operator: &str,
+    wall_clock: i64,
+) -> Result<Option<EraseReport>, QueryError> {
+    let storage = Storage::local(&opts.root)?;
+    let _root_lock = lock_root(&storage)?;
+    let Some(request) = pending(&storage)? else {
+        return Ok(None);
+    };
+    let Some(j) = get_json::<Journal>(&storage, &pending_path(&request))? else {
+        return Ok(None);
+    };
+    let eo = EraseOptions {
+        request_id: request,
+        operator: operator.to_string(),
+        wall_clock,
+        hook: None,
+    };
+    let (needles, days) = (j.needles.clone(), j.days);
+    run(opts, &storage, needles, days, &eo, Some(j)).map(Some)
+}
+
+/// The erasure proper, under the root's lock; `journal` is an interrupted run's.
+fn run(
+    opts: &QueryOptions,
+    storage: &Storage,
+    needles: Needles,
+    days: DayRange,
+    eo: &EraseOptions,
+    journal: Option<Journal>,
+) -> Result<EraseReport, QueryError> {
+    let storage = storage.clone();
+    let now_text = format_rfc3339(eo.wall_clock);
+    let resumed = journal.is_some();
+    let mut journal = journal.unwrap_or_else(|| Journal {
+        format: "logveil-erasure-journal".into(),
+        request_id: eo.request_id.clone(),
+        started_at: now_text.clone(),
+        subject: needles.digest(days),
+        needles: needles.clone(),
+        days,
+        changes: Vec::new(),
+    });
+    let log = ReceiptLog::new(storage.clone());
+    let before = SubjectSearch::with_needles(opts, needles.clone(), days)?.find()?;
+    // Interrupted after its receipts were written: everything was done; the receipts stand.
+    if resumed {
+        let ours: Vec<_> = log
+            .verify()?
+            .into_iter()
+            .filter(|e| {
+                e.details.get("request_id") == Some(&json!(eo.request_id))
+                    && e.details.get("started_at") == Some(&json!(journal.started_at))
+            })
+            .collect();
+        if let Some(summary) = ours.iter().find(|e| e.action == "subject_erasure") {
+            let held: Vec<HeldPartition> = summary
+                .details
+                .get("held_partitions")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let skipped: Vec<Skipped> = summary
+                .details
+                .get("partitions_not_erased")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let rows_left = summary
+                .details
+                .get("rows_left")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            finish(&storage, eo, &journal, &held, &needles, days)?;
+            return Ok(EraseReport {
+                request_id: eo.request_id.clone(),
+                resumed,
+                before,
+                changes: journal.changes,
+                held,
+                skipped,
+                rows_left,
+                receipts: ours.iter().map(|e| e.seq).collect(),
+            });
         }
     }
-    let now_text = format_rfc3339(eo.wall_clock);
-    let (mut journal, resumed) = match get_json::<Journal>(&storage, &pending_path(&eo.request_id))?
-    {
-        Some(j) => (j, true),
-        None => (
-            Journal {
-                format: "logveil-erasure-journal".into(),
-                request_id: eo.request_id.clone(),
-                started_at: now_text.clone(),
-                changes: Vec::new(),
-            },
-            false,
-        ),
-    };
-    let before = SubjectSearch::with_needles(opts, needles.clone(), days)?.find()?;
     // The partitions to visit: where the find saw the subject, and where an interrupted run
     // left changes (a find no longer sees rows there).
     let mut targets: BTreeMap<(String, HourKey), u64> = BTreeMap::new();
@@ -573,33 +795,57 @@ pub fn erase(
         }
     }
     let holds = HoldSet::load(&storage)?;
-    let now = opts.now_micros;
     let matcher = Matcher::new(&needles);
     let mut changes = Vec::new();
     let mut held = Vec::new();
+    let mut skipped = Vec::new();
     for ((dataset, key), rows) in &targets {
+        // Holds in force now, by the real clock: `--now` moves expiry, never a hold.
         let blocking: Vec<String> = holds
-            .blocking(Some(dataset), key.start_micros(), key.end_micros(), now)
+            .blocking(
+                Some(dataset),
+                key.start_micros(),
+                key.end_micros(),
+                eo.wall_clock,
+            )
             .into_iter()
             .map(|h| h.id.clone())
             .collect();
-        if !blocking.is_empty() {
+        let finish_only = !blocking.is_empty();
+        if finish_only {
             held.push(HeldPartition {
                 dataset: dataset.clone(),
                 partition: key.dir(),
                 holds: blocking,
                 rows: *rows,
             });
-            continue;
+            // A partition an interrupted run changed is completed even under a hold placed
+            // since (its files are already rewritten); nothing more of it is.
+            if !journal
+                .changes
+                .iter()
+                .any(|c| c.dataset == *dataset && c.partition == key.dir())
+            {
+                continue;
+            }
         }
-        changes.extend(erase_partition(
+        let out = erase_partition(
             &storage,
             dataset,
             *key,
             &matcher,
             &mut journal,
             eo,
-        )?);
+            finish_only,
+        )?;
+        changes.extend(out.done);
+        if let Some(why) = out.skipped {
+            skipped.push(Skipped {
+                dataset: dataset.clone(),
+                partition: key.dir(),
+                why,
+            });
+        }
     }
     // Verify: a new search (new listing, new footers) must not see the subject outside
     // held partitions.
@@ -616,56 +862,69 @@ pub fn erase(
             }
         }
     }
-    // The queue: held partitions wait for their holds; none left, nothing queued.
-    if held.is_empty() {
-        storage.delete(&queued_path(&eo.request_id))?;
-    } else {
-        put_json(
-            &storage,
-            &queued_path(&eo.request_id),
-            &Queued {
-                format: "logveil-queued-erasure".into(),
-                request_id: eo.request_id.clone(),
-                queued_at: now_text.clone(),
-                needles: needles.clone(),
-                days,
-                held: held.clone(),
-            },
-        )?;
-    }
-    // A run interrupted after its receipts were written (and before the journal was removed)
-    // has them as the last segment: not written twice.
-    let log = ReceiptLog::new(storage.clone());
-    let (_, tail) = log.tail()?;
-    let already = resumed
-        && tail.last().is_some_and(|e| {
-            e.action == "subject_erasure"
-                && e.details.get("request_id") == Some(&json!(eo.request_id))
-                && e.details.get("started_at") == Some(&json!(journal.started_at))
-        });
-    let receipts = if already {
-        tail.iter().map(|e| e.seq).collect()
-    } else {
-        let facts = Facts {
-            before: &before,
-            held: &held,
-            rows_left,
-            resumed,
-            started_at: &journal.started_at,
-        };
-        write_receipts(&log, eo, &facts, &changes)?
+    let facts = Facts {
+        before: &before,
+        held: &held,
+        rows_left,
+        resumed,
+        started_at: &journal.started_at,
+        skipped: &skipped,
     };
+    let receipts = write_receipts(&log, eo, &facts, &changes)?;
     eo.step(EraseStep::Receipted);
-    storage.delete(&pending_path(&eo.request_id))?;
+    finish(&storage, eo, &journal, &held, &needles, days)?;
     Ok(EraseReport {
         request_id: eo.request_id.clone(),
         resumed,
         before,
         changes,
         held,
+        skipped,
         rows_left,
         receipts,
     })
+}
+
+/// After the receipts: the queue (held partitions wait for their holds; none held, nothing
+/// queued), staged copies left by interrupted runs, then the journal.
+fn finish(
+    storage: &Storage,
+    eo: &EraseOptions,
+    journal: &Journal,
+    held: &[HeldPartition],
+    needles: &Needles,
+    days: DayRange,
+) -> Result<(), QueryError> {
+    if held.is_empty() {
+        storage.delete(&queued_path(&eo.request_id))?;
+    } else {
+        put_json(
+            storage,
+            &queued_path(&eo.request_id),
+            &Queued {
+                format: "logveil-queued-erasure".into(),
+                request_id: eo.request_id.clone(),
+                queued_at: format_rfc3339(eo.wall_clock),
+                needles: needles.clone(),
+                days,
+                held: held.to_vec(),
+            },
+        )?;
+    }
+    let datasets: BTreeSet<&str> = journal.changes.iter().map(|c| c.dataset.as_str()).collect();
+    let prefix = format!("erase-{}-", eo.request_id);
+    for d in datasets {
+        for o in storage.list(&StorePath::from(format!("{d}/_staging")))? {
+            if o.location
+                .filename()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
+                storage.delete(&o.location)?;
+            }
+        }
+    }
+    storage.delete(&pending_path(&eo.request_id))?;
+    Ok(())
 }
 
 /// What the request's receipt says beside the changes.
@@ -675,6 +934,7 @@ struct Facts<'a> {
     rows_left: u64,
     resumed: bool,
     started_at: &'a str,
+    skipped: &'a [Skipped],
 }
 
 /// One receipt per partition rewritten and one for the request, as one segment of the
@@ -691,6 +951,7 @@ fn write_receipts(
         rows_left,
         resumed,
         started_at,
+        skipped,
     } = *facts;
     let at = format_rfc3339(eo.wall_clock);
     let mut by_partition: BTreeMap<(&str, &str), Vec<&FileChange>> = BTreeMap::new();
@@ -704,6 +965,7 @@ fn write_receipts(
     for ((dataset, partition), files) in &by_partition {
         let mut d = Map::new();
         d.insert("request_id".into(), json!(eo.request_id));
+        d.insert("started_at".into(), json!(started_at));
         d.insert("dataset".into(), json!(dataset));
         d.insert("partition".into(), json!(partition));
         d.insert(
@@ -743,7 +1005,14 @@ fn write_receipts(
         json!(changes.iter().map(FileChange::rows_removed).sum::<u64>()),
     );
     d.insert("rows_left".into(), json!(rows_left));
-    d.insert("verified".into(), json!(rows_left == 0));
+    d.insert(
+        "verified".into(),
+        json!(rows_left == 0 && skipped.is_empty()),
+    );
+    d.insert(
+        "partitions_not_erased".into(),
+        serde_json::to_value(skipped).expect("skipped partitions serialise"),
+    );
     d.insert("resumed".into(), json!(resumed));
     d.insert("started_at".into(), json!(started_at));
     d.insert(
@@ -800,6 +1069,8 @@ pub fn apply_queued(
     let storage = Storage::local(&opts.root)?;
     let holds = HoldSet::load(&storage)?;
     let mut out = Vec::new();
+    // An interrupted erasure (a queued one, say) is finished first.
+    out.extend(resume(opts, operator, wall_clock)?);
     for q in queued(&opts.root)? {
         let blocked = q.held.iter().any(|h| {
             partition_key(&h.partition).is_some_and(|k| {
@@ -808,7 +1079,7 @@ pub fn apply_queued(
                         Some(&h.dataset),
                         k.start_micros(),
                         k.end_micros(),
-                        opts.now_micros,
+                        wall_clock,
                     )
                     .is_empty()
             })

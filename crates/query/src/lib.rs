@@ -29,8 +29,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlanBuilder;
-use datafusion::prelude::{Expr, SessionConfig, SessionContext, col, lit};
-use datafusion::scalar::ScalarValue;
+use datafusion::prelude::{Expr, SessionConfig, SessionContext, cast, col, lit};
 use futures::{StreamExt, TryStreamExt};
 use logveil_model::{DatasetKind, HourKey};
 use logveil_sink::Storage;
@@ -66,6 +65,9 @@ pub enum QueryError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Usage(String),
+    /// Another erasure or retention sweep holds the root.
+    #[error("{0}")]
+    Busy(String),
     #[error(
         "the erasure of request {request} was interrupted: finish it first by running `logveil subject erase --request-id {request}` again with the same identifiers"
     )]
@@ -155,18 +157,21 @@ fn judge(
     Ok((visible, hidden))
 }
 
-/// A predicate on `dt` and `hour` true exactly for the given partitions: `dt IN (…)` for
-/// days with all 24 hours, `dt = d AND hour IN (…)` for the others, OR-ed as a balanced tree
-/// (a month of partial days stays a shallow expression).
+/// A predicate on the partition directories' names (`dt`, `hour` as text) true exactly for
+/// the given partitions: `dt IN (…)` for days with all 24 hours, `dt = d AND hour IN (…)` for
+/// the others, OR-ed as a balanced tree (a month of partial days stays a shallow
+/// expression). Canonical spellings only (`hour=07`, never `hour=7` or a stray
+/// `dt=tmp`): nothing else is a partition. Comparing text, not numbers, matters: DataFusion
+/// turns `hour = 7` into the listing prefix `hour=7`, which no directory has.
 fn only_partitions(keys: &[HourKey]) -> Expr {
-    let mut by_day: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for k in keys {
         by_day
-            .entry(k.0.div_euclid(24) as i32)
+            .entry(k.0.div_euclid(24))
             .or_default()
-            .push(k.hour() as i32);
+            .push(format!("{:02}", k.hour()));
     }
-    let date = |d: i32| lit(ScalarValue::Date32(Some(d)));
+    let date = |day: i64| lit(HourKey(day * 24).date());
     let mut whole = Vec::new();
     let mut terms = Vec::new();
     for (day, hours) in by_day {
@@ -182,11 +187,12 @@ fn only_partitions(keys: &[HourKey]) -> Expr {
         }
     }
     if !whole.is_empty() {
-        // `hour` bounded too: a stray `hour=24` directory is no partition of the day.
+        // `hour` bounded too: a stray `hour=24` or `hour=7` directory is no partition.
+        let hours = (0..24).map(|h| lit(format!("{h:02}"))).collect();
         terms.push(
             col("dt")
                 .in_list(whole, false)
-                .and(col("hour").between(lit(0i32), lit(23i32))),
+                .and(col("hour").in_list(hours, false)),
         );
     }
     balanced_or(terms)
@@ -230,6 +236,15 @@ fn partition_cols() -> Vec<(String, DataType)> {
     vec![
         ("dt".to_string(), DataType::Date32),
         ("hour".to_string(), DataType::Int32),
+    ]
+}
+
+/// The partition columns as the listing reads them: the directories' names, as text. The
+/// view filters on these, then casts them to [`partition_cols`].
+fn listed_partition_cols() -> Vec<(String, DataType)> {
+    vec![
+        ("dt".to_string(), DataType::Utf8),
+        ("hour".to_string(), DataType::Utf8),
     ]
 }
 
@@ -314,7 +329,7 @@ async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Resu
     let dir = opts.root.join(name);
     let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols());
+        .with_table_partition_cols(listed_partition_cols());
     // A raw dataset's columns are its kind's (files from before a column was added lack
     // it and read as nulls): no footer is read to register it. A rollup's columns depend
     // on its definition: they come from the footers of the visible partitions' files
@@ -354,12 +369,25 @@ async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Resu
             Arc::new(Schema::try_merge(schemas).map_err(DataFusionError::from)?)
         }
     };
+    let columns: Vec<Expr> = file_schema
+        .fields()
+        .iter()
+        .map(|f| col(f.name().as_str()))
+        .chain(
+            partition_cols()
+                .into_iter()
+                .map(|(n, t)| cast(col(n.as_str()), t).alias(n)),
+        )
+        .collect();
     let config = ListingTableConfig::new(directory_url(&dir)?)
         .with_listing_options(listing)
         .with_schema(file_schema);
     let table = ListingTable::try_new(config)?;
+    // Filter on the names as listed (pruned on the listing), then type them: the user's
+    // filters on `dt` and `hour` are on the typed columns, still partition columns only.
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?
         .filter(only_partitions(visible))?
+        .project(columns)?
         .build()?;
     ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
     Ok(())
@@ -474,7 +502,7 @@ mod tests {
         keys.push(key(20_001, 4));
         let e = only_partitions(&keys).to_string();
         assert!(e.contains("dt IN ("), "{e}");
-        assert!(e.contains("hour IN ([Int32(3), Int32(4)])"), "{e}");
+        assert!(e.contains(r#"hour IN ([Utf8("03"), Utf8("04")])"#), "{e}");
         assert_eq!(only_partitions(&[]).to_string(), "Boolean(false)");
     }
 

@@ -156,6 +156,23 @@ impl Needles {
         n
     }
 
+    /// A digest of the pseudonyms and the period: which subject an erasure journal is for,
+    /// without naming them.
+    pub fn digest(&self, days: DayRange) -> String {
+        let mut h = blake3::Hasher::new_derive_key("logveil erasure subject v1");
+        for list in [&self.ip, &self.device, &self.account, &self.text_id] {
+            let mut sorted: Vec<&String> = list.iter().collect();
+            sorted.sort();
+            for v in sorted {
+                h.update(v.as_bytes());
+                h.update(b"\n");
+            }
+            h.update(b"|");
+        }
+        h.update(format!("{:?}-{:?}", days.from, days.to).as_bytes());
+        h.finalize().to_hex().to_string()
+    }
+
     /// The predicate on a table with these columns (name, type) that holds for the subject's
     /// rows, or `None` if the table has no column that could hold them.
     fn predicate(&self, columns: &[(String, DataType)]) -> Option<Expr> {

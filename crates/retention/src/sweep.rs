@@ -504,13 +504,21 @@ impl<'a> Sweeper<'a> {
     /// tombstones whose receipts were written (so no later flush can receipt them again),
     /// then it completes the others, unless a hold placed since protects them.
     fn recover(&self, run: &mut Run) -> Result<()> {
-        let (_, tail) = run.log.tail()?;
-        let receipted: BTreeSet<String> = tail
-            .iter()
-            .filter_map(|e| e.details.get("tombstone_id")?.as_str().map(str::to_string))
-            .collect();
+        // Every receipt segment, not only the last: an erasure (`logveil subject erase`) may
+        // have appended one after the interrupted sweep's. Read only when there is
+        // something to recover.
+        let tombstones = self.storage.list(&Path::from(TOMBSTONES_DIR))?;
+        let receipted: BTreeSet<String> = if tombstones.is_empty() {
+            BTreeSet::new()
+        } else {
+            run.log
+                .verify()?
+                .iter()
+                .filter_map(|e| e.details.get("tombstone_id")?.as_str().map(str::to_string))
+                .collect()
+        };
         let mut open = Vec::new();
-        for o in self.storage.list(&Path::from(TOMBSTONES_DIR))? {
+        for o in tombstones {
             let t = match self.storage.get(&o.location) {
                 Ok(b) => b.and_then(|b| serde_json::from_slice::<Tombstone>(&b).ok()),
                 Err(e) => {
@@ -695,7 +703,7 @@ impl<'a> Sweeper<'a> {
         Ok(())
     }
 
-    /// One sweep at a time per local root. Object stores have no such lock: run one sweep
+    /// One sweep (or erasure, `logveil subject erase`) at a time per local root. Object stores have no such lock: run one sweep
     /// per root there (a second would find the same partitions; receipt segments are never
     /// overwritten, but both sweeps would record).
     fn lock_root(&self, dry_run: bool) -> Result<Option<std::fs::File>> {
@@ -706,7 +714,7 @@ impl<'a> Sweeper<'a> {
             Locked::Held(f) => Ok(Some(f)),
             Locked::NotLocal => Ok(None),
             Locked::Busy => Err(RetentionError::Usage(format!(
-                "another retention sweep is running on {}; let it finish (a killed sweep releases its lock)",
+                "another retention sweep or erasure is running on {}; let it finish (a killed one releases its lock)",
                 self.storage.label()
             ))),
         }
