@@ -4,11 +4,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use logveil_query::arrow::array::RecordBatch;
+use logveil_query::arrow::array::{
+    Array, ArrayRef, MapArray, RecordBatch, StringArray, StringBuilder,
+};
+use logveil_query::arrow::compute::cast;
+use logveil_query::arrow::datatypes::{DataType, Field, Schema};
 use logveil_query::{QueryError, QueryOptions, Results};
+use serde_json::Value;
 
 use crate::keys_cmd::{now_or, second};
 
@@ -164,7 +170,6 @@ fn write(mut results: Results, format: OutFormat, out: &mut dyn Write) -> Result
         }
         OutFormat::Csv => {
             // CSV has no maps: `app.attributes` is written as a JSON object in text.
-            use crate::subject_export::{maps_as_text, maps_as_text_schema};
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut *out);
@@ -194,4 +199,71 @@ fn write_parquet<W: Write + Send>(mut results: Results, out: W) -> Result<()> {
     }
     w.close()?;
     Ok(())
+}
+
+/// The schema with map columns as text (CSV has no maps).
+pub(crate) fn maps_as_text_schema(schema: &Arc<Schema>) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Map(..) => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
+                _ => f.clone(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Map columns (app attributes) as JSON objects in text.
+pub(crate) fn maps_as_text(b: &RecordBatch) -> Result<RecordBatch> {
+    if !b
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Map(..)))
+    {
+        return Ok(b.clone());
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+    for c in b.columns() {
+        let Some(m) = c.as_any().downcast_ref::<MapArray>() else {
+            columns.push(c.clone());
+            continue;
+        };
+        let keys = cast(m.keys(), &DataType::Utf8)?;
+        let values = cast(m.values(), &DataType::Utf8)?;
+        let (keys, values) = (
+            keys.as_any()
+                .downcast_ref::<StringArray>()
+                .context("map keys as text")?,
+            values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .context("map values as text")?,
+        );
+        let offsets = m.value_offsets();
+        let mut out = StringBuilder::new();
+        for i in 0..m.len() {
+            if m.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let mut obj = serde_json::Map::new();
+            for j in offsets[i] as usize..offsets[i + 1] as usize {
+                let v = if values.is_null(j) {
+                    Value::Null
+                } else {
+                    Value::from(values.value(j))
+                };
+                obj.insert(keys.value(j).to_string(), v);
+            }
+            out.append_value(Value::Object(obj).to_string());
+        }
+        columns.push(Arc::new(out.finish()));
+    }
+    Ok(RecordBatch::try_new(
+        maps_as_text_schema(&b.schema()),
+        columns,
+    )?)
 }

@@ -16,16 +16,13 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use logveil_model::HourKey;
 use logveil_model::time::format_rfc3339;
 use logveil_query::Results;
-use logveil_query::arrow::array::{Array, ArrayRef, MapArray, RecordBatch, StringBuilder};
-use logveil_query::arrow::compute::cast;
-use logveil_query::arrow::datatypes::{DataType, Field, Schema};
+use logveil_query::arrow::array::RecordBatch;
 use logveil_query::subject::{Found, SubjectSearch, category};
 use serde_json::{Value, json};
 
@@ -200,13 +197,13 @@ fn write_rows(mut rows: Results, format: ExportFormat, path: &Path) -> Result<u6
             w.finish()?;
         }
         ExportFormat::Csv => {
-            let schema = maps_as_text_schema(rows.schema());
+            let schema = crate::query_cmd::maps_as_text_schema(rows.schema());
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
             w.write(&RecordBatch::new_empty(schema))?;
             for b in &mut rows {
-                let b = maps_as_text(&b?)?;
+                let b = crate::query_cmd::maps_as_text(&b?)?;
                 n += b.num_rows() as u64;
                 w.write(&b)?;
             }
@@ -226,73 +223,6 @@ fn write_rows(mut rows: Results, format: ExportFormat, path: &Path) -> Result<u6
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(n)
-}
-
-/// The schema with map columns as text (CSV has no maps).
-pub(crate) fn maps_as_text_schema(schema: &Arc<Schema>) -> Arc<Schema> {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Map(..) => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
-                _ => f.clone(),
-            })
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// Map columns (app attributes) as JSON objects in text.
-pub(crate) fn maps_as_text(b: &RecordBatch) -> Result<RecordBatch> {
-    if !b
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Map(..)))
-    {
-        return Ok(b.clone());
-    }
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
-    for c in b.columns() {
-        let Some(m) = c.as_any().downcast_ref::<MapArray>() else {
-            columns.push(c.clone());
-            continue;
-        };
-        let keys = cast(m.keys(), &DataType::Utf8)?;
-        let values = cast(m.values(), &DataType::Utf8)?;
-        let (keys, values) = (
-            keys.as_any()
-                .downcast_ref::<logveil_query::arrow::array::StringArray>()
-                .context("map keys as text")?,
-            values
-                .as_any()
-                .downcast_ref::<logveil_query::arrow::array::StringArray>()
-                .context("map values as text")?,
-        );
-        let offsets = m.value_offsets();
-        let mut out = StringBuilder::new();
-        for i in 0..m.len() {
-            if m.is_null(i) {
-                out.append_null();
-                continue;
-            }
-            let mut obj = serde_json::Map::new();
-            for j in offsets[i] as usize..offsets[i + 1] as usize {
-                let v = if values.is_null(j) {
-                    Value::Null
-                } else {
-                    Value::from(values.value(j))
-                };
-                obj.insert(keys.value(j).to_string(), v);
-            }
-            out.append_value(Value::Object(obj).to_string());
-        }
-        columns.push(Arc::new(out.finish()));
-    }
-    Ok(RecordBatch::try_new(
-        maps_as_text_schema(&b.schema()),
-        columns,
-    )?)
 }
 
 fn period(keys: &[(HourKey, u64)]) -> Value {

@@ -33,11 +33,12 @@ use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, MapArray, RecordBatch};
 use datafusion::arrow::compute::{cast, filter_record_batch, not};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use logveil_model::HourKey;
 use logveil_model::time::format_rfc3339;
 use logveil_retention::receipts::{NewEntry, ReceiptLog};
+use logveil_retention::sweep::ROOT_LOCK;
 use logveil_retention::{HoldSet, check_request_id};
 use logveil_sink::Storage;
 use logveil_sink::manifest::{
@@ -228,6 +229,15 @@ struct Matcher {
 }
 
 impl Matcher {
+    /// The columns [`mask`](Self::mask) looks at.
+    const READS: [&'static str; 5] = [
+        "ip_pseudonym",
+        "device_pseudonym",
+        "account_pseudonym",
+        "message",
+        "attributes",
+    ];
+
     fn new(n: &Needles) -> Matcher {
         let set = |v: &Vec<String>| v.iter().cloned().collect::<HashSet<_>>();
         Matcher {
@@ -337,9 +347,19 @@ fn rewrite_file(
                 .collect()
         })
         .unwrap_or_default();
-    // First pass: does the file hold the subject at all? Most files of a partition do not.
+    // First pass, over the columns the matcher reads only: does the file hold the subject
+    // at all? Most files of a partition do not.
+    let roots: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| Matcher::READS.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let projection = ProjectionMask::roots(builder.parquet_schema(), roots);
     let mut removed = 0u64;
     for b in builder
+        .with_projection(projection)
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| rewrite_err(path, e))?
@@ -639,7 +659,7 @@ fn partition_key(p: &str) -> Option<HourKey> {
 
 /// Takes the root's erasure lock (the retention sweep's): one erasure or sweep at a time.
 fn lock_root(storage: &Storage) -> Result<Option<std::fs::File>, QueryError> {
-    match storage.lock("_retention/sweep.lock", false)? {
+    match storage.lock(ROOT_LOCK, false)? {
         Locked::Busy => Err(QueryError::Busy(format!(
             "another erasure or retention sweep is running on {}; let it finish (a killed one releases its lock)",
             storage.label()

@@ -50,6 +50,10 @@ use crate::holds::{Hold, HoldSet};
 use crate::receipts::{NewEntry, ReceiptLog};
 use crate::{Result, RetentionError};
 
+/// The root's lock (local disk): one sweep, or one erasure (`logveil subject erase`, which
+/// shares the receipt chain and the partitions), at a time.
+pub const ROOT_LOCK: &str = "_retention/sweep.lock";
+
 /// The root's status file of the last completed sweep (for monitoring).
 pub const LAST_SWEEP_PATH: &str = "_retention/last_sweep.json";
 
@@ -710,7 +714,7 @@ impl<'a> Sweeper<'a> {
         if dry_run {
             return Ok(None);
         }
-        match self.storage.lock("_retention/sweep.lock", false)? {
+        match self.storage.lock(ROOT_LOCK, false)? {
             Locked::Held(f) => Ok(Some(f)),
             Locked::NotLocal => Ok(None),
             Locked::Busy => Err(RetentionError::Usage(format!(
