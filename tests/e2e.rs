@@ -324,7 +324,7 @@ fn fatal_errors_are_clear() {
         .arg(&input));
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("output directory"),
+        text(&o.stderr).contains("output root"),
         "{}",
         text(&o.stderr)
     );

@@ -66,8 +66,13 @@ pub struct RollupConf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
-    /// Root directory of the datasets.
+    /// Root of the datasets: a directory, or object storage (`s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`).
     pub root: PathBuf,
+    /// Object storage options (`object_store` keys: `aws_endpoint`, `aws_region`,
+    /// `aws_allow_http`…); credentials come from the environment.
+    #[serde(default)]
+    pub storage: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

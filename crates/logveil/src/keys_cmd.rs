@@ -379,7 +379,19 @@ fn keys_shred(a: KeysShredArgs) -> Result<()> {
     Ok(())
 }
 
-/// The storage of a local output root.
+/// The storage of an output root: a local directory, or object storage (`s3://bucket/prefix`,
+/// `gs://…`, `az://…`) configured from the environment (`AWS_*`…).
 pub(crate) fn root_storage(root: &Path) -> Result<Storage> {
-    Storage::local(root).with_context(|| format!("output root {}", root.display()))
+    open_root(root, &std::collections::BTreeMap::new())
+}
+
+/// [`root_storage`] with storage options (a pipeline's `[output.storage]`).
+pub(crate) fn open_root(
+    root: &Path,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<Storage> {
+    let Some(location) = root.to_str() else {
+        anyhow::bail!("output root {}: not valid UTF-8", root.display());
+    };
+    Storage::open(location, options).with_context(|| format!("output root {}", root.display()))
 }

@@ -42,7 +42,7 @@ use clap::{Args, Parser, Subcommand};
 use logveil_model::time::format_rfc3339;
 use logveil_privacy::pseudonym::Truncation;
 use logveil_privacy::{EngineConfig, KeyRing};
-use logveil_sink::{DatasetSpec, Storage};
+use logveil_sink::DatasetSpec;
 use logveil_source::Input;
 
 use crate::ingest::{Counts, Format, Job, Progress, RunContext, RunOptions};
@@ -531,11 +531,14 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         stop,
         metrics,
         drain_timeout: std::time::Duration::from_secs(30),
-        spool_dir: p
-            .runtime
-            .spool_dir
-            .clone()
-            .unwrap_or_else(|| root.join("_spool")),
+        spool_dir: p.runtime.spool_dir.clone().unwrap_or_else(|| {
+            if logveil_sink::storage::is_remote_location(&root.to_string_lossy()) {
+                // Spools are local files; an object-storage root has no local directory.
+                PathBuf::from("_spool")
+            } else {
+                root.join("_spool")
+            }
+        }),
         max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
     // A daemon builds the rollups' closed windows as it goes.
@@ -555,7 +558,15 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             rollup_stop.clone(),
         )
     });
-    let result = execute_with(root, ring, opts, &jobs, &run, Some(&stream));
+    let result = execute_with(
+        root,
+        &p.output.storage,
+        ring,
+        opts,
+        &jobs,
+        &run,
+        Some(&stream),
+    );
     rollup_stop.store(true, std::sync::atomic::Ordering::Release);
     if let Some(t) = rollups {
         let _ = t.join();
@@ -683,21 +694,21 @@ fn execute(
     jobs: &[Job],
     c: &CommonRunArgs,
 ) -> Result<()> {
-    execute_with(root, ring, opts, jobs, c, None)
+    execute_with(root, &Default::default(), ring, opts, jobs, c, None)
 }
 
 /// Runs the jobs: those read once in order, then the followed ones, each on its own thread,
 /// until they stop.
 fn execute_with(
     root: &Path,
+    storage_options: &std::collections::BTreeMap<String, String>,
     ring: KeyRing,
     mut opts: RunOptions,
     jobs: &[Job],
     c: &CommonRunArgs,
     stream: Option<&stream::StreamOptions>,
 ) -> Result<()> {
-    let storage =
-        Storage::local(root).with_context(|| format!("output directory {}", root.display()))?;
+    let storage = keys_cmd::open_root(root, storage_options)?;
     // Datasets are checked (kind, schema) and their retention settled before anything is
     // written: a run that would mix schemas writes nothing.
     let mut jobs = jobs.to_vec();

@@ -78,7 +78,7 @@ impl RequestArgs {
         if let Value::Object(m) = facts {
             d.extend(m);
         }
-        AuditLog::of_root(root).append(
+        AuditLog::of_storage(&crate::keys_cmd::root_storage(root)?).append(
             &second(crate::now_micros()),
             "subject_request",
             &operator(&self.operator),
@@ -110,7 +110,7 @@ struct Request {
 }
 
 pub fn cmd_requests(a: RequestsArgs) -> Result<()> {
-    let entries = AuditLog::of_root(&a.root).verify()?;
+    let entries = AuditLog::of_storage(&crate::keys_cmd::root_storage(&a.root)?).verify()?;
     let mut by_id: BTreeMap<String, Request> = BTreeMap::new();
     for e in &entries {
         let Some(id) = e.details.get("request_id").and_then(Value::as_str) else {

@@ -150,7 +150,7 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
             .map_err(|e| usage(e.to_string()))?;
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
-            AuditLog::of_root(&a.root).append(&second(now), "hold_placed", &owner, d)?;
+            AuditLog::of_storage(&storage).append(&second(now), "hold_placed", &owner, d)?;
             say!(
                 info,
                 "hold {} placed on {} from {} to {}",
@@ -170,7 +170,7 @@ pub fn cmd_retention(c: RetentionCommand) -> Result<()> {
                 HoldSet::release(&storage, &a.id, &by, now).map_err(|e| usage(e.to_string()))?;
             let mut d = Map::new();
             d.insert("hold".into(), serde_json::to_value(&h)?);
-            AuditLog::of_root(&a.root).append(&second(now), "hold_released", &by, d)?;
+            AuditLog::of_storage(&storage).append(&second(now), "hold_released", &by, d)?;
             say!(info, "hold {} released", h.id);
             Ok(())
         }
@@ -424,7 +424,7 @@ fn status(a: StatusArgs) -> Result<()> {
 fn verify(a: VerifyArgs) -> Result<()> {
     let storage = root_storage(&a.root)?;
     let v = logveil_retention::verify(&storage)?;
-    let audit = AuditLog::of_root(&a.root).verify()?;
+    let audit = AuditLog::of_storage(&storage).verify()?;
     if a.json {
         println!("{}", serde_json::to_string(&v)?);
     }

@@ -133,7 +133,7 @@ pub fn cmd_subject(c: SubjectCommand) -> Result<()> {
             let mut d = Map::new();
             d.insert("request_id".into(), json!(e.request_id));
             d.insert("ground".into(), json!(e.ground));
-            AuditLog::of_root(&a.root).append(
+            AuditLog::of_storage(&st).append(
                 &now_text(),
                 "suppression_lifted",
                 &operator(&a.operator),
@@ -247,6 +247,6 @@ pub fn suppress(
         "identifiers".into(),
         json!({"ip": e.ips.len(), "device_id": e.device_ids.len(), "account_id": e.account_ids.len()}),
     );
-    AuditLog::of_root(root).append(&at, "suppression_added", &operator(op), d)?;
+    AuditLog::of_storage(&st).append(&at, "suppression_added", &operator(op), d)?;
     Ok(e.ips.len() + e.device_ids.len() + e.account_ids.len())
 }

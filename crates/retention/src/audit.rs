@@ -5,11 +5,16 @@
 //! the chain, which [`AuditLog::verify`] detects.
 //!
 //! An entry is written with one `write` to a file opened for appending, then fsynced; a torn
-//! last line (crash mid-write) is reported by `verify`, never silently accepted.
+//! last line (crash mid-write) is reported by `verify`, never silently accepted. On object
+//! storage, which cannot append, the log is one object replaced whole by a conditional put
+//! (see `Storage::update`), so concurrent writers never drop each other's entries.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+use logveil_sink::Storage;
+use object_store::path::Path as StorePath;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -54,15 +59,20 @@ pub(crate) fn entry_hash(e: &AuditEntry) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// An audit log file.
+/// An audit log: a local file, or an object.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    /// Object storage holding the log at `path` (relative to the root).
+    object: Option<Storage>,
 }
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
-        AuditLog { path: path.into() }
+        AuditLog {
+            path: path.into(),
+            object: None,
+        }
     }
 
     /// The audit log of a local output root.
@@ -70,16 +80,40 @@ impl AuditLog {
         AuditLog::new(root.join(ROOT_AUDIT_PATH))
     }
 
+    /// The audit log of an output root, local or object storage.
+    pub fn of_storage(storage: &Storage) -> AuditLog {
+        match storage.local_root() {
+            Some(root) => AuditLog::of_root(root),
+            None => AuditLog {
+                path: PathBuf::from(ROOT_AUDIT_PATH),
+                object: Some(storage.clone()),
+            },
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     fn display(&self) -> String {
-        self.path.display().to_string()
+        match &self.object {
+            Some(s) => format!("{}/{}", s.label(), self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    fn object_path(&self) -> StorePath {
+        StorePath::from(self.path.to_string_lossy().as_ref())
     }
 
     /// Every entry, after checking the chain from the first line to the last.
     pub fn verify(&self) -> Result<Vec<AuditEntry>> {
+        if let Some(storage) = &self.object {
+            let Some(bytes) = storage.get(&self.object_path())? else {
+                return Ok(Vec::new());
+            };
+            return self.check(&String::from_utf8_lossy(&bytes));
+        }
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -90,6 +124,11 @@ impl AuditLog {
                 });
             }
         };
+        self.check(&text)
+    }
+
+    /// The entries of `text`, after checking their chain.
+    fn check(&self, text: &str) -> Result<Vec<AuditEntry>> {
         let chain = |line: usize, what: String| RetentionError::Chain {
             path: self.display(),
             line,
@@ -133,19 +172,27 @@ impl AuditLog {
         operator: &str,
         details: Map<String, Value>,
     ) -> Result<AuditEntry> {
+        if let Some(storage) = &self.object {
+            let mut written = None;
+            storage.update(&self.object_path(), |old| {
+                let text = old.map(|b| String::from_utf8_lossy(b).into_owned());
+                let existing = self.check(text.as_deref().unwrap_or("")).map_err(|e| {
+                    logveil_sink::SinkError::BadManifest {
+                        path: self.display(),
+                        what: e.to_string(),
+                    }
+                })?;
+                let e = next_entry(&existing, at, action, operator, details.clone());
+                let mut out = text.unwrap_or_default();
+                out.push_str(&serde_json::to_string(&e).expect("audit entry serialises"));
+                out.push('\n');
+                written = Some(e);
+                Ok(Some(Bytes::from(out)))
+            })?;
+            return Ok(written.expect("an update that wrote made an entry"));
+        }
         let existing = self.verify()?;
-        let mut e = AuditEntry {
-            seq: existing.len() as u64 + 1,
-            at: at.to_string(),
-            action: action.to_string(),
-            operator: operator.to_string(),
-            details,
-            prev: existing
-                .last()
-                .map_or_else(|| GENESIS.to_string(), |p| p.hash.clone()),
-            hash: String::new(),
-        };
-        e.hash = entry_hash(&e);
+        let e = next_entry(&existing, at, action, operator, details);
         let mut line = serde_json::to_string(&e).expect("audit entry serialises");
         line.push('\n');
         let write_err = |source| RetentionError::Write {
@@ -164,6 +211,29 @@ impl AuditLog {
         f.sync_all().map_err(write_err)?;
         Ok(e)
     }
+}
+
+/// The entry that follows `existing`.
+fn next_entry(
+    existing: &[AuditEntry],
+    at: &str,
+    action: &str,
+    operator: &str,
+    details: Map<String, Value>,
+) -> AuditEntry {
+    let mut e = AuditEntry {
+        seq: existing.len() as u64 + 1,
+        at: at.to_string(),
+        action: action.to_string(),
+        operator: operator.to_string(),
+        details,
+        prev: existing
+            .last()
+            .map_or_else(|| GENESIS.to_string(), |p| p.hash.clone()),
+        hash: String::new(),
+    };
+    e.hash = entry_hash(&e);
+    e
 }
 
 #[cfg(test)]

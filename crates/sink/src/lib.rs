@@ -73,6 +73,12 @@ pub enum SinkError {
         column: String,
         kind: &'static str,
     },
+    #[error("cannot use output root {location}: {what}")]
+    Location { location: String, what: String },
+    #[error(
+        "{path} kept changing under concurrent writers ({attempts} conditional puts refused); retry the operation"
+    )]
+    Contended { path: String, attempts: u32 },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

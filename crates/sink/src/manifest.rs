@@ -183,7 +183,12 @@ impl Manifest {
         let Some(bytes) = storage.get(path)? else {
             return Ok(None);
         };
-        let m = serde_json::from_slice::<Manifest>(&bytes).map_err(|e| SinkError::BadManifest {
+        Manifest::parse(path, &bytes).map(Some)
+    }
+
+    /// Parses a manifest read from `path`.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let m = serde_json::from_slice::<Manifest>(bytes).map_err(|e| SinkError::BadManifest {
             path: path.to_string(),
             what: format!("JSON error at line {}, column {}", e.line(), e.column()),
         })?;
@@ -196,7 +201,7 @@ impl Manifest {
                 ),
             });
         }
-        Ok(Some(m))
+        Ok(m)
     }
 }
 
@@ -496,6 +501,31 @@ fn commit_partition(
     if present.is_empty() {
         return Ok(None);
     }
+    // The manifest is read again as it is replaced: on object storage another instance may
+    // have appended to the partition meanwhile (a conditional put refuses the stale copy).
+    let mut first = Some(existing);
+    storage.update(&path, |current| {
+        let existing = match first.take() {
+            // Unchanged since it was read above (local disk: under the lock).
+            Some(e) if !storage.is_remote() => e,
+            _ => current.map(|b| Manifest::parse(&path, b)).transpose()?,
+        };
+        Ok(Some(merged_manifest(
+            existing, spec, key, &present, run, now,
+        )))
+    })?;
+    Ok(None)
+}
+
+/// `existing` (or a new manifest) with `present` recorded in it, serialised.
+fn merged_manifest(
+    existing: Option<Manifest>,
+    spec: &DatasetSpec,
+    key: HourKey,
+    present: &[&WrittenFile],
+    run: &RunInfo,
+    now: &str,
+) -> Bytes {
     let mut m = match existing {
         Some(m) => m,
         None => Manifest {
@@ -520,7 +550,7 @@ fn commit_partition(
             rollup: None,
         },
     };
-    for f in &present {
+    for f in present {
         m.files.retain(|x| x.name != f.name);
         m.files.push(ManifestFile {
             name: f.name.clone(),
@@ -553,6 +583,5 @@ fn commit_partition(
     m.updated_at = now.to_string();
     let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
     text.push(b'\n');
-    storage.put(&path, Bytes::from(text))?;
-    Ok(None)
+    Bytes::from(text)
 }

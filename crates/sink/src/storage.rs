@@ -6,10 +6,19 @@
 //! see it, local uploads go to `<dataset>/_staging/` first and are renamed into their
 //! partition when complete. Object stores publish a multipart upload atomically on completion,
 //! so they upload straight to the final name.
+//!
+//! Object storage (`s3://`, `gs://`, `az://`: [`Storage::open`]) is reached over HTTP by
+//! async clients that need a Tokio runtime: their requests run on one small runtime of the
+//! process's own, and the facade waits for them, so it can be called from plain threads and
+//! from inside other runtimes alike. Object stores have no locks: objects that several
+//! writers update (manifests) are replaced with conditional puts ([`Storage::update`]).
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::executor::block_on;
@@ -17,9 +26,10 @@ use futures::stream::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{
     ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload,
+    PutPayload, UpdateVersion,
 };
 
 use crate::{Result, SinkError};
@@ -41,7 +51,53 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     local_root: Option<PathBuf>,
     label: String,
+    /// Whether requests need the I/O runtime (object storage over HTTP).
+    remote: bool,
 }
+
+/// The runtime that object storage requests run on (never dropped).
+static IO_RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+fn start_io_runtime() -> io::Result<()> {
+    if IO_RUNTIME.get().is_none() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("logveil-storage")
+            .enable_all()
+            .build()?;
+        // Another thread may have won: its runtime is used, this one dropped.
+        let _ = IO_RUNTIME.set(rt);
+    }
+    Ok(())
+}
+
+/// Runs a storage request to completion: on the I/O runtime for object storage, in place
+/// otherwise (local disk and memory need no runtime).
+fn run<T: Send + 'static>(remote: bool, fut: impl Future<Output = T> + Send + 'static) -> T {
+    match (remote, IO_RUNTIME.get()) {
+        (true, Some(rt)) => match block_on(rt.spawn(fut)) {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is never shut down, so its tasks are never cancelled.
+            Err(e) => unreachable!("storage request cancelled: {e}"),
+        },
+        _ => block_on(fut),
+    }
+}
+
+/// Schemes [`Storage::open`] takes as object storage.
+const REMOTE_SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azure"];
+
+/// Whether `location` names object storage (`s3://…`, `gs://…`, `az://…`) rather than a
+/// local directory.
+pub fn is_remote_location(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| REMOTE_SCHEMES.contains(&scheme))
+}
+
+/// How often a conditional put is retried against concurrent writers before giving up.
+const UPDATE_ATTEMPTS: u32 = 64;
 
 fn store_err(path: &Path) -> impl FnOnce(object_store::Error) -> SinkError + '_ {
     move |source| SinkError::Store {
@@ -71,6 +127,86 @@ impl Storage {
             store: Arc::new(store),
             local_root: Some(local_root),
             label,
+            remote: false,
+        })
+    }
+
+    /// An output root: a local directory, or object storage named by a URL
+    /// (`s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`).
+    ///
+    /// Object storage is configured like `object_store` (and so like Polars' and Delta
+    /// Lake's `storage_options`): from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`
+    /// variables: credentials, region, endpoint), then from `options` (keys such as
+    /// `aws_endpoint`, `aws_region`, `aws_allow_http`), which win. An unknown option is an
+    /// error, not ignored. Options are never echoed in errors (they may hold secrets).
+    pub fn open(location: &str, options: &BTreeMap<String, String>) -> Result<Storage> {
+        if !is_remote_location(location) {
+            if !options.is_empty() {
+                return Err(SinkError::Location {
+                    location: location.to_string(),
+                    what: "storage options apply to object storage only (s3://, gs://, az://)"
+                        .into(),
+                });
+            }
+            return Storage::local(FsPath::new(
+                location.strip_prefix("file://").unwrap_or(location),
+            ));
+        }
+        let bad = |what: String| SinkError::Location {
+            location: location.to_string(),
+            what,
+        };
+        let url = url::Url::parse(location).map_err(|e| bad(format!("not a URL: {e}")))?;
+        let scheme = url.scheme().to_string();
+        let prefix = Path::from_url_path(url.path().trim_matches('/'))
+            .map_err(|e| bad(format!("bad prefix: {e}")))?;
+        // The client's TLS (rustls) uses ring, like the syslog listener.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let unknown = |k: &str| bad(format!("unknown storage option {k:?} for {scheme}://"));
+        let bucket = format!("{scheme}://{}", url.host_str().unwrap_or_default());
+        let store: Arc<dyn ObjectStore> = match scheme.as_str() {
+            "s3" | "s3a" => {
+                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+                let mut b = AmazonS3Builder::from_env().with_url(bucket.as_str());
+                for (k, v) in options {
+                    let key: AmazonS3ConfigKey =
+                        k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+            }
+            "gs" => {
+                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+                let mut b = GoogleCloudStorageBuilder::from_env().with_url(bucket.as_str());
+                for (k, v) in options {
+                    let key: GoogleConfigKey =
+                        k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+            }
+            _ => {
+                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(bucket.as_str());
+                for (k, v) in options {
+                    let key: AzureConfigKey =
+                        k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
+            }
+        };
+        start_io_runtime().map_err(|e| bad(format!("cannot start the I/O runtime: {e}")))?;
+        let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+            store
+        } else {
+            Arc::new(PrefixStore::new(store, prefix))
+        };
+        Ok(Storage {
+            store,
+            local_root: None,
+            label: location.trim_end_matches('/').to_string(),
+            remote: true,
         })
     }
 
@@ -80,16 +216,33 @@ impl Storage {
             store: Arc::new(InMemory::new()),
             local_root: None,
             label: "memory://".into(),
+            remote: false,
         }
     }
 
-    /// Any `object_store` implementation (S3, GCS, Azure…).
+    /// Any `object_store` implementation that needs no runtime (tests: wrappers of the
+    /// in-memory store).
     pub fn object_store(store: Arc<dyn ObjectStore>, label: String) -> Storage {
         Storage {
             store,
             local_root: None,
             label,
+            remote: false,
         }
+    }
+
+    /// The store itself (for readers such as DataFusion), rooted at the output root.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// Whether this is object storage (no locks, no renames: conditional puts instead).
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    fn run<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+        run(self.remote, fut)
     }
 
     pub fn label(&self) -> &str {
@@ -102,27 +255,98 @@ impl Storage {
     }
 
     pub fn get(&self, path: &Path) -> Result<Option<Bytes>> {
-        match block_on(self.store.get(path)) {
-            Ok(r) => Ok(Some(block_on(r.bytes()).map_err(store_err(path))?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_err(path)(e)),
-        }
+        Ok(self.get_versioned(path)?.map(|(b, _)| b))
+    }
+
+    /// An object and its version (ETag), for a later [`Storage::update`]-style conditional
+    /// put.
+    pub fn get_versioned(&self, path: &Path) -> Result<Option<(Bytes, UpdateVersion)>> {
+        let (store, p) = (self.store.clone(), path.clone());
+        self.run(async move {
+            match store.get(&p).await {
+                Ok(r) => {
+                    let version = UpdateVersion {
+                        e_tag: r.meta.e_tag.clone(),
+                        version: r.meta.version.clone(),
+                    };
+                    Ok(Some((r.bytes().await?, version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(store_err(path))
     }
 
     /// Writes a whole object atomically (durably on local disk).
     pub fn put(&self, path: &Path, data: Bytes) -> Result<()> {
-        block_on(self.store.put(path, PutPayload::from(data))).map_err(store_err(path))?;
+        let (store, p) = (self.store.clone(), path.clone());
+        self.run(async move { store.put(&p, PutPayload::from(data)).await })
+            .map_err(store_err(path))?;
         Ok(())
+    }
+
+    /// Replaces an object with what `f` makes of its current content (`None`: absent),
+    /// unless `f` returns `None`. On local disk the caller holds the lock that serialises
+    /// writers, and this is a read and a put. On object storage it is a conditional put
+    /// (create if absent, else replace only the version read) retried against concurrent
+    /// writers, so that no writer's change is lost. Returns whether it wrote.
+    pub fn update<F>(&self, path: &Path, mut f: F) -> Result<bool>
+    where
+        F: FnMut(Option<&Bytes>) -> Result<Option<Bytes>>,
+    {
+        if !self.remote {
+            let old = self.get(path)?;
+            let Some(new) = f(old.as_ref())? else {
+                return Ok(false);
+            };
+            self.put(path, new)?;
+            return Ok(true);
+        }
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let old = self.get_versioned(path)?;
+            let Some(new) = f(old.as_ref().map(|(b, _)| b))? else {
+                return Ok(false);
+            };
+            let mode = match old {
+                Some((_, v)) => PutMode::Update(v),
+                None => PutMode::Create,
+            };
+            let opts = PutOptions {
+                mode,
+                ..PutOptions::default()
+            };
+            let (store, p) = (self.store.clone(), path.clone());
+            match self.run(async move { store.put_opts(&p, PutPayload::from(new), opts).await }) {
+                Ok(_) => return Ok(true),
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => {
+                    // Another writer got there first: read its version and apply again.
+                    std::thread::sleep(Duration::from_millis(5 + 5 * u64::from(attempt.min(20))));
+                }
+                Err(e) => return Err(store_err(path)(e)),
+            }
+        }
+        Err(SinkError::Contended {
+            path: path.to_string(),
+            attempts: UPDATE_ATTEMPTS,
+        })
     }
 
     /// Every object under `prefix`, at any depth.
     pub fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
-        block_on(self.store.list(Some(prefix)).try_collect()).map_err(store_err(prefix))
+        let (store, p) = (self.store.clone(), prefix.clone());
+        self.run(async move { store.list(Some(&p)).try_collect().await })
+            .map_err(store_err(prefix))
     }
 
     /// One level under `prefix`: its objects and its "directories" (common prefixes).
     pub fn list_level(&self, prefix: &Path) -> Result<ListResult> {
-        block_on(self.store.list_with_delimiter(Some(prefix))).map_err(store_err(prefix))
+        let (store, p) = (self.store.clone(), prefix.clone());
+        self.run(async move { store.list_with_delimiter(Some(&p)).await })
+            .map_err(store_err(prefix))
     }
 
     /// Takes an advisory lock on the file `<root>/<rel>` (created if missing), held until the
@@ -160,7 +384,8 @@ impl Storage {
 
     /// Whether an object exists.
     pub fn exists(&self, path: &Path) -> Result<bool> {
-        match block_on(self.store.head(path)) {
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.head(&p).await }) {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(store_err(path)(e)),
@@ -173,7 +398,8 @@ impl Storage {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        match block_on(self.store.put_opts(path, PutPayload::from(data), opts)) {
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.put_opts(&p, PutPayload::from(data), opts).await }) {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(store_err(path)(e)),
@@ -181,7 +407,8 @@ impl Storage {
     }
 
     pub fn delete(&self, path: &Path) -> Result<()> {
-        match block_on(self.store.delete(path)) {
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.delete(&p).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_err(path)(e)),
         }
@@ -193,7 +420,8 @@ impl Storage {
         let Some(staged) = &c.staged else {
             return Ok(());
         };
-        match block_on(self.store.rename_if_not_exists(staged, &c.dest)) {
+        let (store, from, to) = (self.store.clone(), staged.clone(), c.dest.clone());
+        match self.run(async move { store.rename_if_not_exists(&from, &to).await }) {
             Ok(()) => Ok(()),
             // A rename interrupted between its link and its unlink (local disk: a crash)
             // leaves both names on one file: finish it.
@@ -201,7 +429,9 @@ impl Storage {
                 self.delete(staged)
             }
             Err(object_store::Error::NotImplemented { .. }) => {
-                block_on(self.store.rename(staged, &c.dest)).map_err(store_err(&c.dest))
+                let (store, from, to) = (self.store.clone(), staged.clone(), c.dest.clone());
+                self.run(async move { store.rename(&from, &to).await })
+                    .map_err(store_err(&c.dest))
             }
             Err(e) => Err(store_err(&c.dest)(e)),
         }
@@ -215,7 +445,9 @@ impl Storage {
         let Some(staged) = &c.staged else {
             return Ok(());
         };
-        block_on(self.store.rename(staged, &c.dest)).map_err(store_err(&c.dest))
+        let (store, from, to) = (self.store.clone(), staged.clone(), c.dest.clone());
+        self.run(async move { store.rename(&from, &to).await })
+            .map_err(store_err(&c.dest))
     }
 
     /// Whether two names are one file (local disk: the same inode).
@@ -246,8 +478,12 @@ impl Storage {
         let local = self.local_root.is_some();
         let target = if local { staging } else { dest.clone() };
         let part_size = if local { LOCAL_PART_SIZE } else { PART_SIZE };
-        let inner = block_on(self.store.put_multipart(&target)).map_err(store_err(&target))?;
+        let (store, t) = (self.store.clone(), target.clone());
+        let inner = self
+            .run(async move { store.put_multipart(&t).await })
+            .map_err(store_err(&target))?;
         Ok(Upload {
+            remote: self.remote,
             inner: Some(inner),
             target,
             dest,
@@ -266,6 +502,7 @@ const LOCAL_PART_SIZE: usize = 1 << 20;
 
 /// A streaming upload; implements `Write`, hashes (BLAKE3) and counts what passes through.
 pub struct Upload {
+    remote: bool,
     inner: Option<Box<dyn MultipartUpload>>,
     target: Path,
     dest: Path,
@@ -295,7 +532,8 @@ impl Upload {
             .inner
             .as_mut()
             .ok_or_else(|| io::Error::other("upload already finished"))?;
-        block_on(up.put_part(PutPayload::from(data))).map_err(io::Error::other)
+        let part = up.put_part(PutPayload::from(data));
+        run(self.remote, part).map_err(io::Error::other)
     }
 
     /// Finishes the upload. On local disk the object is complete and durable in its staging
@@ -308,8 +546,13 @@ impl Upload {
                 source,
             });
         }
-        let mut up = self.inner.take().expect("upload is live until finish");
-        block_on(up.complete()).map_err(store_err(&self.target))?;
+        let Some(mut up) = self.inner.take() else {
+            return Err(SinkError::Io {
+                path: self.dest.to_string(),
+                source: io::Error::other("upload already finished"),
+            });
+        };
+        run(self.remote, async move { up.complete().await }).map_err(store_err(&self.target))?;
         Ok(Committed {
             bytes: self.bytes,
             blake3: self.hasher.finalize().to_hex().to_string(),
@@ -339,7 +582,7 @@ impl Drop for Upload {
     fn drop(&mut self) {
         if let Some(mut up) = self.inner.take() {
             // Not committed: remove the staged parts. Nothing was visible.
-            let _ = block_on(up.abort());
+            let _ = run(self.remote, async move { up.abort().await });
         }
     }
 }
