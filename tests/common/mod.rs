@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the binary, walk and decode its output.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -232,6 +232,22 @@ pub struct SyslogConf {
     pub tls_key: Option<PathBuf>,
 }
 
+/// `[sources.kafka]`: consume topics as a member of a consumer group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConf {
+    /// Bootstrap brokers, `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Consumer group: instances with the same group share the topics' partitions.
+    pub group: String,
+    /// Topic names, or regular expressions starting with `^`.
+    pub topics: Vec<String>,
+    /// librdkafka properties passed through (`security.protocol`, `sasl.mechanism`,
+    /// `sasl.username`, `ssl.ca.location`, `auto.offset.reset`…).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConf {
@@ -247,6 +263,8 @@ pub struct SourceConf {
     pub http: Option<HttpConf>,
     /// Accept syslog over UDP/TCP instead of reading files.
     pub syslog: Option<SyslogConf>,
+    /// Consume Kafka topics instead of reading files.
+    pub kafka: Option<KafkaConf>,
     /// Custom access-log layout (nginx `log_format` or Apache `LogFormat`).
     pub log_format: Option<String>,
     /// logfmt/json: service name for the `app` column (default: the source name).
@@ -543,7 +561,7 @@ impl Pipeline {
         // A source's name keys its journal (`_checkpoints/<name>.json`) and its file names.
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
-            if (s.follow || s.http.is_some() || s.syslog.is_some())
+            if (s.follow || s.http.is_some() || s.syslog.is_some() || s.kafka.is_some())
                 && (s.name.is_empty()
                     || s.name.bytes().all(|c| c == b'.')
                     || !s
@@ -596,7 +614,34 @@ impl Pipeline {
                     bail!("source {}: a followed stdin needs its format (format = \"combined\", …)", s.name);
                 }
                 let listen = if stdin { Some(Listen::Stdin) } else { self.listen(s)? };
-                if listen.is_some() && !stdin {
+                let kafka = match &s.kafka {
+                    None => None,
+                    Some(k) => {
+                        if !s.paths.is_empty() || s.follow || listen.is_some() {
+                            bail!(
+                                "source {}: a Kafka source reads no files and listens on nothing; remove `paths`, `follow`, http and syslog, or make them sources of their own",
+                                s.name
+                            );
+                        }
+                        if (s.format.is_none() && s.log_format.is_none())
+                            || s.format == Some(Format::Auto)
+                        {
+                            bail!("source {}: a Kafka source needs its format (format = \"combined\", …)", s.name);
+                        }
+                        if k.topics.is_empty() || k.brokers.trim().is_empty() || k.group.trim().is_empty() {
+                            bail!("source {}: [sources.kafka] needs brokers, group and at least one topic", s.name);
+                        }
+                        Some(crate::kafka::KafkaSpec {
+                            brokers: k.brokers.clone(),
+                            group: k.group.clone(),
+                            topics: k.topics.clone(),
+                            options: k.options.clone(),
+                        })
+                    }
+                };
+                if kafka.is_some() {
+                    // Checked above.
+                } else if listen.is_some() && !stdin {
                     if !s.paths.is_empty() || s.follow {
                         bail!(
                             "source {}: a network source (http, syslog) reads no files; remove `paths` and `follow`, or make it two sources",
@@ -606,7 +651,7 @@ impl Pipeline {
                 } else if s.paths.is_empty() {
                     bail!("source {} has no paths (or [sources.http] / [sources.syslog] to listen)", s.name);
                 }
-                let follow = s.follow || listen.is_some();
+                let follow = s.follow || listen.is_some() || kafka.is_some();
                 let inputs: Vec<Input> = s
                     .paths
                     .iter()
@@ -658,6 +703,7 @@ impl Pipeline {
                     inputs: if stdin { Vec::new() } else { inputs },
                     follow,
                     listen,
+                    kafka,
                     fingerprint_lines: s.fingerprint_lines.unwrap_or(1).clamp(1, 64),
                 })
             })

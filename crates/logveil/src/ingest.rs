@@ -161,6 +161,8 @@ pub struct Job {
     pub fingerprint_lines: usize,
     /// Network sources: what they listen on (they read their spool instead of `inputs`).
     pub listen: Option<crate::listen::Listen>,
+    /// Kafka sources: brokers, group and topics.
+    pub kafka: Option<crate::kafka::KafkaSpec>,
 }
 
 /// Settings shared by all jobs of a run.
@@ -935,6 +937,23 @@ pub(crate) fn run_info(ctx: &RunContext) -> RunInfo {
     }
 }
 
+/// Test hook, in debug builds only: `LOGVEIL_TEST_CRASH_AT=journaled:N` aborts the process
+/// right after the Nth epoch was recorded in its journal, before anything is published (a
+/// kill -9 mid-commit). Release builds have no such hook.
+fn crash_after_journal() {
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    if let Some(n) = std::env::var("LOGVEIL_TEST_CRASH_AT")
+        .ok()
+        .and_then(|s| s.strip_prefix("journaled:")?.parse::<u64>().ok())
+        && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == n
+    {
+        std::process::abort();
+    }
+}
+
 /// One commit epoch of a resumable source: its journal, the epoch number and the source
 /// position after the epoch's lines.
 pub(crate) struct Epoch<'j> {
@@ -1014,6 +1033,7 @@ pub(crate) fn commit_results(
         e.journal
             .begin(e.epoch, e.position.clone(), &files, &run)
             .context("recording the commit in the source's journal")?;
+        crash_after_journal();
     }
     // Each dataset's files enter their partitions under the dataset's lock; a partition that
     // expired (or is being swept) meanwhile is refused whole and its rows counted as late.

@@ -12,6 +12,7 @@ mod diag;
 mod config;
 mod generate;
 mod ingest;
+mod kafka;
 mod keys_cmd;
 mod listen;
 mod metrics;
@@ -411,6 +412,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         follow: false,
         fingerprint_lines: 1,
         listen: None,
+        kafka: None,
     };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)
@@ -820,8 +822,12 @@ fn execute_with(
                             (Some(_), None) => already.clone(),
                         };
                         s.spawn(move || {
-                            let r = stream::run_follow(ctx, job, so, spool, &until)
-                                .with_context(|| format!("source {}", job.name));
+                            let r = if job.kafka.is_some() {
+                                kafka::run_kafka(ctx, job, so, &until)
+                            } else {
+                                stream::run_follow(ctx, job, so, spool, &until)
+                            }
+                            .with_context(|| format!("source {}", job.name));
                             if r.is_err() {
                                 // One source failed: the others commit and stop too.
                                 so.stop.store(true, std::sync::atomic::Ordering::Relaxed);

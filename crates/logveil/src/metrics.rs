@@ -191,6 +191,16 @@ pub fn record_state(source: &str, lag_bytes: u64, queued: usize, files: usize) {
     gauge!("logveil_followed_files", "source" => s).set(files as f64);
 }
 
+/// A Kafka source: records on its assigned partitions not read yet (when the brokers
+/// answered), and rebalances seen.
+pub fn record_kafka(source: &str, lag_records: Option<u64>, rebalances: u64) {
+    let s = source.to_string();
+    if let Some(lag) = lag_records {
+        gauge!("logveil_kafka_lag_records", "source" => s.clone()).set(lag as f64);
+    }
+    gauge!("logveil_kafka_rebalances", "source" => s).set(rebalances as f64);
+}
+
 /// A network source's spool: durable bytes not committed yet (what backpressure limits).
 pub fn record_spool(source: &str, backlog: u64) {
     gauge!("logveil_spool_backlog_bytes", "source" => source.to_string()).set(backlog as f64);

@@ -12,9 +12,15 @@
 //! committed one. Either way every line is in the output exactly once.
 //!
 //! Positions are opaque to the sink (JSON chosen by the source).
+//!
+//! On object storage, where no lock keeps a second process away, every write of a journal is
+//! a conditional put on the version this process last read or wrote: a process that lost the
+//! source (a Kafka partition reassigned to another instance) finds its write refused
+//! ([`SinkError::Fenced`]) instead of overwriting the new owner's position.
 
 use bytes::Bytes;
 use logveil_model::HourKey;
+use object_store::UpdateVersion;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -114,6 +120,8 @@ pub struct Journal {
     storage: Storage,
     path: Path,
     state: JournalState,
+    /// The version last read or written (object storage; `None`: it did not exist).
+    version: Option<UpdateVersion>,
 }
 
 /// What [`Journal::recover`] found.
@@ -129,7 +137,9 @@ impl Journal {
     /// is an error: resuming from a wrong position would lose or repeat lines.
     pub fn open(storage: Storage, source: &str) -> Result<Journal> {
         let path = Path::from(format!("{CHECKPOINTS_DIR}/{source}.json"));
-        let state: JournalState = match storage.get(&path)? {
+        let read = storage.get_versioned(&path)?;
+        let version = read.as_ref().map(|(_, v)| v.clone());
+        let state: JournalState = match read.map(|(b, _)| b) {
             Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::BadJournal {
                 path: path.to_string(),
                 what: format!(
@@ -169,17 +179,38 @@ impl Journal {
             storage,
             path,
             state,
+            version,
         })
+    }
+
+    /// Whether another process wrote the journal since this one last read or wrote it
+    /// (object storage; always `false` on local disk, where a lock keeps others away).
+    pub fn changed(&self) -> Result<bool> {
+        if !self.storage.is_remote() {
+            return Ok(false);
+        }
+        Ok(self.storage.version(&self.path)? != self.version)
     }
 
     pub fn state(&self) -> &JournalState {
         &self.state
     }
 
-    fn save(&self) -> Result<()> {
+    fn save(&mut self) -> Result<()> {
         let mut text = serde_json::to_vec_pretty(&self.state).expect("journal serialises");
         text.push(b'\n');
-        self.storage.put(&self.path, Bytes::from(text))
+        match self
+            .storage
+            .put_versioned(&self.path, Bytes::from(text), self.version.clone())?
+        {
+            Some(v) => {
+                self.version = Some(v);
+                Ok(())
+            }
+            None => Err(SinkError::Fenced {
+                path: self.path.to_string(),
+            }),
+        }
     }
 
     /// Completes a pending epoch left by a crash: its files are committed (those already

@@ -79,6 +79,10 @@ pub enum SinkError {
         "{path} kept changing under concurrent writers ({attempts} conditional puts refused); retry the operation"
     )]
     Contended { path: String, attempts: u32 },
+    #[error(
+        "{path} was changed by another process: another instance took over this source's position (a consumer-group rebalance); this one gives it up"
+    )]
+    Fenced { path: String },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

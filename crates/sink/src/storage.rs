@@ -4,8 +4,11 @@
 //! Local disk uses `LocalFileSystem` with fsync on. Because its multipart staging file sits
 //! next to the destination (`name#N`), where Spark-style readers that list directories would
 //! see it, local uploads go to `<dataset>/_staging/` first and are renamed into their
-//! partition when complete. Object stores publish a multipart upload atomically on completion,
-//! so they upload straight to the final name.
+//! partition when complete. Object stores do the same: a file is uploaded under
+//! `<dataset>/_staging/` and published by a server-side copy that refuses to replace an
+//! existing object (S3: a multipart copy completed with `If-None-Match`), then the staged
+//! object is deleted. So readers listing a partition never see a file that no manifest, or
+//! no committed journal, will ever list, even after a crash.
 //!
 //! Object storage (`s3://`, `gs://`, `az://`: [`Storage::open`]) is reached over HTTP by
 //! async clients that need a Tokio runtime: their requests run on one small runtime of the
@@ -167,7 +170,10 @@ impl Storage {
         let store: Arc<dyn ObjectStore> = match scheme.as_str() {
             "s3" | "s3a" => {
                 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-                let mut b = AmazonS3Builder::from_env().with_url(bucket.as_str());
+                // Publishing copies a staged file to its name only if that name is free.
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(bucket.as_str())
+                    .with_config(AmazonS3ConfigKey::CopyIfNotExists, "multipart");
                 for (k, v) in options {
                     let key: AmazonS3ConfigKey =
                         k.to_ascii_lowercase().parse().map_err(|_| unknown(k))?;
@@ -335,6 +341,57 @@ impl Storage {
         })
     }
 
+    /// Writes `data` only if the object is still at version `expect` (`None`: only if it does
+    /// not exist); the new version, or `Ok(None)` if another writer changed it first. Object
+    /// storage only: on local disk this is a plain put (writers hold a lock) and the version
+    /// is empty.
+    pub fn put_versioned(
+        &self,
+        path: &Path,
+        data: Bytes,
+        expect: Option<UpdateVersion>,
+    ) -> Result<Option<UpdateVersion>> {
+        if !self.remote {
+            self.put(path, data)?;
+            return Ok(Some(UpdateVersion {
+                e_tag: None,
+                version: None,
+            }));
+        }
+        let opts = PutOptions {
+            mode: match expect {
+                Some(v) => PutMode::Update(v),
+                None => PutMode::Create,
+            },
+            ..PutOptions::default()
+        };
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.put_opts(&p, PutPayload::from(data), opts).await }) {
+            Ok(r) => Ok(Some(UpdateVersion {
+                e_tag: r.e_tag,
+                version: r.version,
+            })),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Ok(None),
+            Err(e) => Err(store_err(path)(e)),
+        }
+    }
+
+    /// The version (ETag) of an object, if it exists.
+    pub fn version(&self, path: &Path) -> Result<Option<UpdateVersion>> {
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.head(&p).await }) {
+            Ok(m) => Ok(Some(UpdateVersion {
+                e_tag: m.e_tag,
+                version: m.version,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(path)(e)),
+        }
+    }
+
     /// Every object under `prefix`, at any depth.
     pub fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
         let (store, p) = (self.store.clone(), prefix.clone());
@@ -428,7 +485,17 @@ impl Storage {
             Err(object_store::Error::AlreadyExists { .. }) if self.same_file(staged, &c.dest) => {
                 self.delete(staged)
             }
-            Err(object_store::Error::NotImplemented { .. }) => {
+            // Object storage: a publish interrupted between its copy and the removal of the
+            // staged object leaves the same bytes under both names.
+            Err(object_store::Error::AlreadyExists { .. })
+                if self.remote && self.holds(&c.dest, c)? =>
+            {
+                self.delete(staged)
+            }
+            Err(
+                object_store::Error::NotImplemented { .. }
+                | object_store::Error::NotSupported { .. },
+            ) => {
                 let (store, from, to) = (self.store.clone(), staged.clone(), c.dest.clone());
                 self.run(async move { store.rename(&from, &to).await })
                     .map_err(store_err(&c.dest))
@@ -448,6 +515,16 @@ impl Storage {
         let (store, from, to) = (self.store.clone(), staged.clone(), c.dest.clone());
         self.run(async move { store.rename(&from, &to).await })
             .map_err(store_err(&c.dest))
+    }
+
+    /// Whether the object at `path` is the finished upload `c` (same size and BLAKE3).
+    fn holds(&self, path: &Path, c: &Committed) -> Result<bool> {
+        match self.get(path)? {
+            Some(b) => {
+                Ok(b.len() as u64 == c.bytes && blake3::hash(&b).to_hex().as_str() == c.blake3)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Whether two names are one file (local disk: the same inode).
@@ -475,9 +552,12 @@ impl Storage {
     /// Starts an upload that appears at `dest` only when [`Upload::commit`] succeeds.
     /// `staging` is where it is written first on local disk.
     pub fn upload(&self, dest: Path, staging: Path) -> Result<Upload> {
-        let local = self.local_root.is_some();
-        let target = if local { staging } else { dest.clone() };
-        let part_size = if local { LOCAL_PART_SIZE } else { PART_SIZE };
+        let target = staging;
+        let part_size = if self.remote {
+            PART_SIZE
+        } else {
+            LOCAL_PART_SIZE
+        };
         let (store, t) = (self.store.clone(), target.clone());
         let inner = self
             .run(async move { store.put_multipart(&t).await })
@@ -536,9 +616,8 @@ impl Upload {
         run(self.remote, part).map_err(io::Error::other)
     }
 
-    /// Finishes the upload. On local disk the object is complete and durable in its staging
-    /// place, still invisible to readers, until [`Storage::publish`]; on object stores it is
-    /// visible under its final name now.
+    /// Finishes the upload: the object is complete and durable in its staging place, still
+    /// invisible to readers, until [`Storage::publish`].
     pub fn finish(mut self) -> Result<Committed> {
         if let Err(source) = self.send_part() {
             return Err(SinkError::Io {

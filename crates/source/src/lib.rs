@@ -9,6 +9,7 @@
 //! line is flagged as over-long for the caller to quarantine.
 
 pub mod follow;
+pub mod kafka;
 pub mod net;
 pub mod spool;
 
