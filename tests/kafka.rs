@@ -126,6 +126,44 @@ options = {{ "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
     p
 }
 
+/// `pipelines/kafka-s3.toml` runs as it is against the CI servers (topic `access`, bucket
+/// `logs`).
+#[test]
+fn the_example_pipeline_runs_as_it_is() {
+    let test = "the_example_pipeline_runs_as_it_is";
+    if !kafka_available(test) || !s3_available(test) {
+        return;
+    }
+    // Other runs may have made them already.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", BROKER)
+        .create()
+        .unwrap();
+    let _ = futures::executor::block_on(admin.create_topics(
+        [&NewTopic::new("access", 3, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+    ));
+    let _ = http("PUT", "/logs", b"");
+    let (lines, ips, _) = records(50);
+    produce("access", &lines);
+    let out = ok(s3_bin().current_dir(workspace_root()).args([
+        "run",
+        "pipelines/kafka-s3.toml",
+        "--once",
+        "--no-progress",
+    ]));
+    let stderr = text(&out.stderr);
+    let m = tempfile::tempdir().unwrap();
+    mirror("logs", m.path());
+    let sizes = column_values_u64(&m.path().join("lake"), "access", "bytes_sent");
+    for i in 0..50u64 {
+        assert!(sizes.contains(&(100 + i)), "record {i} landed\n{stderr}");
+    }
+    for ip in &ips {
+        assert!(!stderr.contains(ip.as_str()));
+    }
+}
+
 #[test]
 fn records_land_in_s3_exactly_once_across_a_killed_instance_and_a_rebalance() {
     let test = "records_land_in_s3_exactly_once_across_a_killed_instance_and_a_rebalance";

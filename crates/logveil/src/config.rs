@@ -248,6 +248,29 @@ pub struct KafkaConf {
     pub options: std::collections::BTreeMap<String, String>,
 }
 
+/// `[sources.nats]`: consume a JetStream stream through a durable pull consumer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConf {
+    /// Server URL(s), `nats://host:4222` (comma-separated for several).
+    pub url: String,
+    /// The stream (it must exist).
+    pub stream: String,
+    /// Durable consumer name (default: the source's name); instances with one name share
+    /// the messages.
+    pub consumer: Option<String>,
+    /// Subject filter, e.g. "events.session" (default: the whole stream).
+    pub subject: Option<String>,
+    /// Seconds a delivered message may stay unacknowledged before it is redelivered to
+    /// another instance (default 60).
+    pub ack_wait_s: Option<u64>,
+    /// Name of an environment variable holding the server's token.
+    pub token_env: Option<String>,
+    /// Create the stream (capturing `subject`) if it does not exist (default false).
+    #[serde(default)]
+    pub create_stream: bool,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConf {
@@ -265,6 +288,8 @@ pub struct SourceConf {
     pub syslog: Option<SyslogConf>,
     /// Consume Kafka topics instead of reading files.
     pub kafka: Option<KafkaConf>,
+    /// Consume a NATS JetStream stream instead of reading files.
+    pub nats: Option<NatsConf>,
     /// Custom access-log layout (nginx `log_format` or Apache `LogFormat`).
     pub log_format: Option<String>,
     /// logfmt/json: service name for the `app` column (default: the source name).
@@ -561,7 +586,11 @@ impl Pipeline {
         // A source's name keys its journal (`_checkpoints/<name>.json`) and its file names.
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
-            if (s.follow || s.http.is_some() || s.syslog.is_some() || s.kafka.is_some())
+            if (s.follow
+                || s.http.is_some()
+                || s.syslog.is_some()
+                || s.kafka.is_some()
+                || s.nats.is_some())
                 && (s.name.is_empty()
                     || s.name.bytes().all(|c| c == b'.')
                     || !s
@@ -614,6 +643,40 @@ impl Pipeline {
                     bail!("source {}: a followed stdin needs its format (format = \"combined\", …)", s.name);
                 }
                 let listen = if stdin { Some(Listen::Stdin) } else { self.listen(s)? };
+                let bus = s.kafka.is_some() || s.nats.is_some();
+                if s.kafka.is_some() && s.nats.is_some() {
+                    bail!("source {}: has both [sources.kafka] and [sources.nats]; make them two sources", s.name);
+                }
+                if bus && (!s.paths.is_empty() || s.follow || listen.is_some()) {
+                    bail!(
+                        "source {}: a Kafka or NATS source reads no files and listens on nothing; remove `paths`, `follow`, http and syslog, or make them sources of their own",
+                        s.name
+                    );
+                }
+                if bus && ((s.format.is_none() && s.log_format.is_none()) || s.format == Some(Format::Auto)) {
+                    bail!("source {}: a Kafka or NATS source needs its format (format = \"combined\", …)", s.name);
+                }
+                let nats = match &s.nats {
+                    None => None,
+                    Some(n) => {
+                        if n.url.trim().is_empty() || n.stream.trim().is_empty() {
+                            bail!("source {}: [sources.nats] needs url and stream", s.name);
+                        }
+                        let ack_wait = n.ack_wait_s.unwrap_or(60);
+                        if !(1..=86_400).contains(&ack_wait) {
+                            bail!("source {}: nats.ack_wait_s must be 1-86400", s.name);
+                        }
+                        Some(crate::nats::NatsSpec {
+                            url: n.url.clone(),
+                            stream: n.stream.clone(),
+                            consumer: n.consumer.clone().unwrap_or_else(|| s.name.clone()),
+                            subject: n.subject.clone().unwrap_or_default(),
+                            ack_wait: std::time::Duration::from_secs(ack_wait),
+                            token_env: n.token_env.clone(),
+                            create_stream: n.create_stream,
+                        })
+                    }
+                };
                 let kafka = match &s.kafka {
                     None => None,
                     Some(k) => {
@@ -639,7 +702,7 @@ impl Pipeline {
                         })
                     }
                 };
-                if kafka.is_some() {
+                if bus {
                     // Checked above.
                 } else if listen.is_some() && !stdin {
                     if !s.paths.is_empty() || s.follow {
@@ -651,7 +714,7 @@ impl Pipeline {
                 } else if s.paths.is_empty() {
                     bail!("source {} has no paths (or [sources.http] / [sources.syslog] to listen)", s.name);
                 }
-                let follow = s.follow || listen.is_some() || kafka.is_some();
+                let follow = s.follow || listen.is_some() || bus;
                 let inputs: Vec<Input> = s
                     .paths
                     .iter()
@@ -704,6 +767,7 @@ impl Pipeline {
                     follow,
                     listen,
                     kafka,
+                    nats,
                     fingerprint_lines: s.fingerprint_lines.unwrap_or(1).clamp(1, 64),
                 })
             })

@@ -163,6 +163,8 @@ pub struct Job {
     pub listen: Option<crate::listen::Listen>,
     /// Kafka sources: brokers, group and topics.
     pub kafka: Option<crate::kafka::KafkaSpec>,
+    /// NATS JetStream sources: server, stream and consumer.
+    pub nats: Option<crate::nats::NatsSpec>,
 }
 
 /// Settings shared by all jobs of a run.

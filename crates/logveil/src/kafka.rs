@@ -8,11 +8,13 @@
 //! mid-commit) is completed, and reading resumes at the journal's offset, whatever the group
 //! had committed. Offsets are committed to the group after each partition's commit.
 //!
-//! Several instances in one group share the partitions. On object storage every journal
-//! write is a conditional put, so an instance that lost a partition in a rebalance it has
-//! not noticed yet cannot overwrite the new owner's position: its commit is refused and its
-//! files are discarded (the new owner reads those records again). Records of partitions
-//! revoked during an epoch are dropped the same way.
+//! Several instances in one group share the partitions. Rebalancing is eager: records read
+//! before a rebalance are never committed (the partition's owner, this instance or another,
+//! reads them again from the journal's offset, where the assignment put the consumer). On
+//! object storage every journal write is a conditional put, so an instance that lost a
+//! partition in a rebalance it has not noticed yet cannot overwrite the new owner's
+//! position: its commit is refused, and it takes the journal as it is now (completing what it
+//! holds) and reads on from its offset.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
 use logveil_sink::storage::Locked;
-use logveil_sink::{DatasetSpec, SinkError};
+use logveil_sink::{DatasetSpec, RunInfo, SinkError, Storage};
 use logveil_source::kafka::{KafkaOptions, KafkaReader, Resume};
 use serde_json::json;
 
@@ -60,6 +62,38 @@ struct Part<'r> {
     last: i64,
 }
 
+/// The offset a partition's journal resumes at.
+fn next_of(j: &Journal) -> Option<i64> {
+    j.state().position.get("next").and_then(|v| v.as_i64())
+}
+
+/// Opens a partition's journal and completes the epoch it holds pending, if any, retried a
+/// few times (a zombie owner finishing that epoch meanwhile, or a passing storage error, is
+/// no reason to stop the source). Returns the journal and the epoch it completed.
+fn open_and_recover(
+    storage: &Storage,
+    name: &str,
+    datasets: &[DatasetSpec],
+    run: &RunInfo,
+) -> Result<(Journal, Option<u64>), SinkError> {
+    let mut attempt = 0u32;
+    loop {
+        let r = Journal::open(storage.clone(), name).and_then(|mut j| {
+            let rec = j.recover(|d| datasets.iter().find(|s| s.name == d).cloned(), run)?;
+            Ok((j, rec.epoch))
+        });
+        match r {
+            Ok(v) => return Ok(v),
+            Err(e @ SinkError::BadJournal { .. }) => return Err(e),
+            Err(_) if attempt < 4 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(250 << attempt));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Consumes one Kafka source until stopped; returns its counts.
 pub fn run_kafka(
     ctx: &RunContext,
@@ -82,26 +116,31 @@ pub fn run_kafka(
         Locked::Held(f) => Some(f),
         Locked::NotLocal => None,
     };
+    let datasets = vec![job.dataset.clone(), ctx.opts.quarantine.clone()];
     let journals: Journals = Arc::new(Mutex::new(BTreeMap::new()));
     let resume: Resume = {
         let journals = journals.clone();
         let storage = ctx.storage.clone();
         let source = job.name.clone();
-        let datasets: Vec<DatasetSpec> = vec![job.dataset.clone(), ctx.opts.quarantine.clone()];
-        let run = run_info(ctx);
+        let datasets = datasets.clone();
+        let base = run_info(ctx);
+        let clock_fixed = ctx.clock_fixed;
         Arc::new(move |topic: &str, partition: i32| {
-            let mut j = Journal::open(storage.clone(), &journal_name(&source, topic, partition))
-                .map_err(|e| e.to_string())?;
-            let recovered = j
-                .recover(|d| datasets.iter().find(|s| s.name == d).cloned(), &run)
-                .map_err(|e| e.to_string())?;
-            if let Some(e) = recovered.epoch {
+            // A recovered epoch's partitions are judged expired or not by the clock of now.
+            let mut run = base.clone();
+            if !clock_fixed {
+                run.now_micros = run.now_micros.max(crate::now_micros());
+            }
+            let name = journal_name(&source, topic, partition);
+            let (j, completed) =
+                open_and_recover(&storage, &name, &datasets, &run).map_err(|e| e.to_string())?;
+            if let Some(e) = completed {
                 say!(
                     info,
                     "source {source}: partition {topic}/{partition}: completed epoch {e}, left pending by an earlier or another instance"
                 );
             }
-            let next = j.state().position.get("next").and_then(|v| v.as_i64());
+            let next = next_of(&j);
             lock(&journals).insert((topic.to_string(), partition), j);
             Ok(next)
         })
@@ -120,10 +159,10 @@ pub fn run_kafka(
     if let Some(m) = &opts.metrics {
         m.starting.fetch_sub(1, Ordering::Relaxed);
     }
-    let started = Instant::now();
     let mut total = Counts::default();
     let mut epoch: u64 = 0;
     let mut ever_assigned = false;
+    let mut unassigned_since: Option<Instant> = Some(Instant::now());
     loop {
         epoch += 1;
         let now = if ctx.clock_fixed {
@@ -131,17 +170,13 @@ pub fn run_kafka(
         } else {
             crate::now_micros()
         };
-        let generation = reader.generation();
-        let mut parts: BTreeMap<(String, i32), Part<'_>> = BTreeMap::new();
+        // By partition and the assignment generation its records were read under.
+        let mut parts: BTreeMap<(String, i32, u64), Part<'_>> = BTreeMap::new();
         let epoch_started = Instant::now();
         let mut bytes = 0u64;
         let finished = loop {
             let stop = until.load(Ordering::Acquire) || opts.stop.load(Ordering::Acquire);
-            let left = opts
-                .commit_bytes
-                .saturating_sub(bytes)
-                .max(1)
-                .min(usize::MAX as u64) as usize;
+            let left = opts.commit_bytes.saturating_sub(bytes).clamp(1, 1 << 30) as usize;
             let batches = reader
                 .poll(opts.poll_interval.min(Duration::from_millis(500)), left)
                 .with_context(|| format!("source {}", job.name))?;
@@ -149,38 +184,49 @@ pub fn run_kafka(
             for b in batches {
                 note_progress(ctx, &b.chunk);
                 bytes += b.chunk.data.len() as u64;
-                let key = (b.topic.clone(), b.partition);
-                let part = match parts.get_mut(&key) {
-                    Some(p) => p,
-                    None => {
-                        // Epoch and partition make the worker's file names unique in the run.
-                        let id = (epoch as usize) * 100_000 + (b.partition.max(0) as usize);
-                        parts.entry(key).or_insert(Part {
-                            worker: Worker::new_at(ctx, job, id, now),
-                            last: b.last,
-                        })
-                    }
-                };
+                let key = (b.topic.clone(), b.partition, b.generation);
+                let n = parts.len();
+                let part = parts.entry(key).or_insert_with(|| Part {
+                    // Epoch and place make the worker's file names unique in the run.
+                    worker: Worker::new_at(ctx, job, epoch as usize * 100_000 + n, now),
+                    last: b.last,
+                });
                 part.worker.process(&b.chunk)?;
                 part.last = b.last;
             }
-            ever_assigned |= !reader.assigned().is_empty();
+            let assigned = !reader.assigned().is_empty();
+            ever_assigned |= assigned;
+            if assigned {
+                unassigned_since = None;
+            } else {
+                unassigned_since.get_or_insert_with(Instant::now);
+            }
             if stop {
                 break true;
             }
             if opts.once && !got {
-                let assigned = !reader.assigned().is_empty();
-                if assigned && reader.lag(Duration::from_secs(5)) == Some(0) && parts.is_empty() {
-                    break true;
-                }
-                if !assigned && !ever_assigned && started.elapsed() >= ONCE_UNASSIGNED {
-                    break true;
-                }
-                if !assigned && ever_assigned && parts.is_empty() {
-                    break true;
-                }
                 if assigned && !parts.is_empty() {
                     break false; // commit what was read, then look again
+                }
+                if assigned && reader.lag(Duration::from_secs(5)) == Some(0) {
+                    break true;
+                }
+                // Without partitions (more members than partitions, or between a revocation
+                // and the next assignment) for long enough: the others have them.
+                if !assigned
+                    && parts.is_empty()
+                    && unassigned_since.is_some_and(|t| t.elapsed() >= ONCE_UNASSIGNED)
+                {
+                    if !ever_assigned {
+                        say!(
+                            warn,
+                            "source {}: no partition of {} was assigned in {} s; stopping (--once) without reading",
+                            job.name,
+                            spec.topics.join(", "),
+                            ONCE_UNASSIGNED.as_secs()
+                        );
+                    }
+                    break true;
                 }
             }
             if epoch_started.elapsed() >= opts.commit_interval || bytes >= opts.commit_bytes {
@@ -188,11 +234,12 @@ pub fn run_kafka(
             }
         };
         let commit_started = Instant::now();
-        let changed_owner = reader.generation() != generation;
-        for ((topic, partition), part) in parts {
+        let generation = reader.generation();
+        for ((topic, partition, read_in), part) in parts {
             let result = part.worker.finish()?;
-            // Revoked during the epoch: its next owner reads these records again.
-            if changed_owner && !reader.owns(&topic, partition) {
+            // Read before a rebalance: the partition was revoked (and maybe given back, from
+            // its journal's offset), so these records are read again. Never commit them.
+            if read_in != generation || !reader.owns(&topic, partition) {
                 result.1.discard(&ctx.storage);
                 continue;
             }
@@ -201,17 +248,6 @@ pub fn run_kafka(
                 result.1.discard(&ctx.storage);
                 continue;
             };
-            if journal.changed()? {
-                // Another instance wrote this partition's journal: it owns it now.
-                result.1.discard(&ctx.storage);
-                map.remove(&(topic.clone(), partition));
-                say!(
-                    warn,
-                    "source {}: partition {topic}/{partition} was taken over by another instance; its records read here are left to it",
-                    job.name
-                );
-                continue;
-            }
             let next = part.last + 1;
             let position = json!({ "topic": topic, "partition": partition, "next": next });
             let journal_epoch = journal.state().epoch + 1;
@@ -226,23 +262,38 @@ pub fn run_kafka(
                 }),
             ) {
                 Ok(counts) => {
+                    drop(map);
                     if opts.metrics.is_some() {
                         crate::metrics::record_epoch(&job.name, &counts, commit_started.elapsed());
                     }
                     total.merge(&counts);
-                    drop(map);
                     // The group's offset follows the journal (lag tools, new groups).
                     if let Err(e) = reader.commit(&topic, partition, next) {
                         say!(warn, "{e}");
                     }
                 }
                 Err(e) if is_fenced(&e) => {
-                    map.remove(&(topic.clone(), partition));
+                    // Another writer moved the journal (an instance that had the partition
+                    // a moment ago, or this one's own write retried after a lost answer):
+                    // take it as it is now, complete what it holds, read on from its offset.
+                    let name = journal_name(&job.name, &topic, partition);
+                    let (j, _) = open_and_recover(&ctx.storage, &name, &datasets, &run_info(ctx))
+                        .with_context(|| {
+                        format!("source {}: partition {topic}/{partition}", job.name)
+                    })?;
+                    let resume_at = next_of(&j);
+                    map.insert((topic.clone(), partition), j);
+                    drop(map);
                     say!(
                         warn,
-                        "source {}: partition {topic}/{partition} was taken over by another instance while committing; its records read here are left to it",
+                        "source {}: partition {topic}/{partition}: its journal was moved by another writer; reading on from its position",
                         job.name
                     );
+                    if let Some(n) = resume_at {
+                        reader
+                            .seek(&topic, partition, n)
+                            .with_context(|| format!("source {}", job.name))?;
+                    }
                 }
                 Err(e) => return Err(e),
             }

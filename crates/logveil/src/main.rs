@@ -16,6 +16,7 @@ mod kafka;
 mod keys_cmd;
 mod listen;
 mod metrics;
+mod nats;
 #[cfg(feature = "query")]
 mod query_cmd;
 mod requests;
@@ -413,6 +414,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         fingerprint_lines: 1,
         listen: None,
         kafka: None,
+        nats: None,
     };
     let opts = run_options(&a.run, None, trunc);
     execute(&a.out, ring, opts, &[job], &a.run)
@@ -824,6 +826,8 @@ fn execute_with(
                         s.spawn(move || {
                             let r = if job.kafka.is_some() {
                                 kafka::run_kafka(ctx, job, so, &until)
+                            } else if job.nats.is_some() {
+                                nats::run_nats(ctx, job, so, &until)
                             } else {
                                 stream::run_follow(ctx, job, so, spool, &until)
                             }

@@ -91,11 +91,15 @@ impl HoldSet {
         let Some(bytes) = storage.get(&path)? else {
             return Ok(HoldSet::default());
         };
+        HoldSet::parse(storage, &bytes)
+    }
+
+    fn parse(storage: &Storage, bytes: &[u8]) -> Result<HoldSet> {
         let invalid = |what: String| RetentionError::Invalid {
             path: format!("{}/{HOLDS_PATH}", storage.label()),
             what,
         };
-        let file: HoldsFile = serde_json::from_slice(&bytes).map_err(|e| {
+        let file: HoldsFile = serde_json::from_slice(bytes).map_err(|e| {
             invalid(format!(
                 "JSON error at line {}, column {}; fix it by hand or restore it from backup (holds are never ignored)",
                 e.line(),
@@ -122,7 +126,7 @@ impl HoldSet {
         Ok(HoldSet { holds: file.holds })
     }
 
-    fn save(&self, storage: &Storage) -> Result<()> {
+    fn to_bytes(&self) -> Bytes {
         let file = HoldsFile {
             format: FORMAT.into(),
             version: 1,
@@ -130,8 +134,37 @@ impl HoldSet {
         };
         let mut text = serde_json::to_vec_pretty(&file).expect("holds serialise");
         text.push(b'\n');
-        storage.put(&Path::from(HOLDS_PATH), Bytes::from(text))?;
-        Ok(())
+        Bytes::from(text)
+    }
+
+    /// Changes the holds file with `f` and saves it: on object storage by a conditional put
+    /// retried against concurrent writers, so that no hold placed meanwhile is lost.
+    fn modify<T>(storage: &Storage, mut f: impl FnMut(&mut HoldSet) -> Result<T>) -> Result<T> {
+        let mut out: Option<Result<T>> = None;
+        storage.update(&Path::from(HOLDS_PATH), |current| {
+            let set = match current {
+                Some(b) => HoldSet::parse(storage, b),
+                None => Ok(HoldSet::default()),
+            };
+            let mut set = match set {
+                Ok(s) => s,
+                Err(e) => {
+                    out = Some(Err(e));
+                    return Ok(None);
+                }
+            };
+            match f(&mut set) {
+                Ok(v) => {
+                    out = Some(Ok(v));
+                    Ok(Some(set.to_bytes()))
+                }
+                Err(e) => {
+                    out = Some(Err(e));
+                    Ok(None)
+                }
+            }
+        })?;
+        out.expect("update calls its closure at least once")
     }
 
     pub fn all(&self) -> &[Hold] {
@@ -168,49 +201,48 @@ impl HoldSet {
                 "a hold needs a --reason (it is the record of why data is kept)".into(),
             ));
         }
-        let mut set = HoldSet::load(storage)?;
-        let n = set
-            .holds
-            .iter()
-            .filter_map(|h| h.id.strip_prefix("h-")?.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let hold = Hold {
-            id: format!("h-{n}"),
-            dataset: dataset.to_string(),
-            from: format_rfc3339(from),
-            to: format_rfc3339(to),
-            reason: reason.to_string(),
-            owner: owner.to_string(),
-            created_at: format_rfc3339(now),
-            until: until.map(format_rfc3339),
-            released_at: None,
-            released_by: None,
-        };
-        set.holds.push(hold.clone());
-        set.save(storage)?;
-        Ok(hold)
+        HoldSet::modify(storage, |set| {
+            let n = set
+                .holds
+                .iter()
+                .filter_map(|h| h.id.strip_prefix("h-")?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let hold = Hold {
+                id: format!("h-{n}"),
+                dataset: dataset.to_string(),
+                from: format_rfc3339(from),
+                to: format_rfc3339(to),
+                reason: reason.to_string(),
+                owner: owner.to_string(),
+                created_at: format_rfc3339(now),
+                until: until.map(format_rfc3339),
+                released_at: None,
+                released_by: None,
+            };
+            set.holds.push(hold.clone());
+            Ok(hold)
+        })
     }
 
     /// Releases a hold (kept in the file, marked released) and saves the set.
     pub fn release(storage: &Storage, id: &str, by: &str, now: i64) -> Result<Hold> {
-        let mut set = HoldSet::load(storage)?;
-        let Some(h) = set.holds.iter_mut().find(|h| h.id == id) else {
-            return Err(RetentionError::Usage(format!(
-                "no hold {id}; `logveil retention holds --root …` lists them"
-            )));
-        };
-        if h.released_at.is_some() {
-            return Err(RetentionError::Usage(format!(
-                "hold {id} is already released"
-            )));
-        }
-        h.released_at = Some(format_rfc3339(now));
-        h.released_by = Some(by.to_string());
-        let h = h.clone();
-        set.save(storage)?;
-        Ok(h)
+        HoldSet::modify(storage, |set| {
+            let Some(h) = set.holds.iter_mut().find(|h| h.id == id) else {
+                return Err(RetentionError::Usage(format!(
+                    "no hold {id}; `logveil retention holds --root …` lists them"
+                )));
+            };
+            if h.released_at.is_some() {
+                return Err(RetentionError::Usage(format!(
+                    "hold {id} is already released"
+                )));
+            }
+            h.released_at = Some(format_rfc3339(now));
+            h.released_by = Some(by.to_string());
+            Ok(h.clone())
+        })
     }
 }
 

@@ -183,15 +183,6 @@ impl Journal {
         })
     }
 
-    /// Whether another process wrote the journal since this one last read or wrote it
-    /// (object storage; always `false` on local disk, where a lock keeps others away).
-    pub fn changed(&self) -> Result<bool> {
-        if !self.storage.is_remote() {
-            return Ok(false);
-        }
-        Ok(self.storage.version(&self.path)? != self.version)
-    }
-
     pub fn state(&self) -> &JournalState {
         &self.state
     }

@@ -481,6 +481,18 @@ fn commit_partition(
     );
     if expiry <= run.now_micros || storage.exists(&tombstone_path(&spec.name, key))? {
         let owned: Vec<WrittenFile> = files.iter().map(|f| (*f).clone()).collect();
+        // A journaled commit completed after a crash may find a file already published
+        // into the refused partition: it is this commit's (names are unique per run), and
+        // no manifest will ever list it.
+        for f in &owned {
+            if f.upload
+                .staged
+                .as_ref()
+                .is_some_and(|st| !storage.exists(st).unwrap_or(true))
+            {
+                storage.delete(&f.upload.dest)?;
+            }
+        }
         crate::writer::discard(storage, &owned)?;
         return Ok(Some(files.iter().map(|f| f.rows).sum()));
     }

@@ -96,7 +96,7 @@ const REMOTE_SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azu
 pub fn is_remote_location(location: &str) -> bool {
     location
         .split_once("://")
-        .is_some_and(|(scheme, _)| REMOTE_SCHEMES.contains(&scheme))
+        .is_some_and(|(scheme, _)| REMOTE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()))
 }
 
 /// How often a conditional put is retried against concurrent writers before giving up.
@@ -166,7 +166,8 @@ impl Storage {
         // The client's TLS (rustls) uses ring, like the syslog listener.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let unknown = |k: &str| bad(format!("unknown storage option {k:?} for {scheme}://"));
-        let bucket = format!("{scheme}://{}", url.host_str().unwrap_or_default());
+        // Scheme, credentials-free user part (Azure's `container@account`) and host.
+        let bucket = url[..url::Position::BeforePath].to_string();
         let store: Arc<dyn ObjectStore> = match scheme.as_str() {
             "s3" | "s3a" => {
                 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -379,19 +380,6 @@ impl Storage {
         }
     }
 
-    /// The version (ETag) of an object, if it exists.
-    pub fn version(&self, path: &Path) -> Result<Option<UpdateVersion>> {
-        let (store, p) = (self.store.clone(), path.clone());
-        match self.run(async move { store.head(&p).await }) {
-            Ok(m) => Ok(Some(UpdateVersion {
-                e_tag: m.e_tag,
-                version: m.version,
-            })),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_err(path)(e)),
-        }
-    }
-
     /// Every object under `prefix`, at any depth.
     pub fn list(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
         let (store, p) = (self.store.clone(), prefix.clone());
@@ -492,6 +480,9 @@ impl Storage {
             {
                 self.delete(staged)
             }
+            // Another process published it meanwhile (a recovery racing the run that
+            // wrote it): the staged copy is gone and the file is in place.
+            Err(object_store::Error::NotFound { .. }) if self.holds(&c.dest, c)? => Ok(()),
             Err(
                 object_store::Error::NotImplemented { .. }
                 | object_store::Error::NotSupported { .. },

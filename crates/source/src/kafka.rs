@@ -27,7 +27,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::Chunk;
+use crate::{Chunk, append_lines};
 
 /// Errors of the Kafka source. They name the source and the broker's words, never a record.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,10 @@ pub struct Records {
     /// Offsets of the first and last record.
     pub first: i64,
     pub last: i64,
+    /// The assignment generation the records were read under ([`KafkaReader::generation`]):
+    /// records of an older generation may be read again by the partition's next owner (or
+    /// by this member, from the resume position) and must not be committed.
+    pub generation: u64,
     /// Their lines; line numbers are offsets + 1 (for records of one line each).
     pub chunk: Chunk,
 }
@@ -263,8 +267,9 @@ impl KafkaReader {
                 Some(Err(_)) => continue,
             };
             let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-            {
+            let generation = {
                 let mut st = self.consumer.context().state();
+                let generation = st.generation;
                 let Some(next) = st.next.get_mut(&(topic.to_string(), partition)) else {
                     continue; // not (or no longer) ours
                 };
@@ -272,14 +277,14 @@ impl KafkaReader {
                     continue; // committed already
                 }
                 *next = Some(offset + 1);
-            }
+                generation
+            };
             let Some(payload) = m.payload() else {
                 continue; // a tombstone: no lines
             };
-            let i = match out
-                .iter()
-                .position(|r| r.partition == partition && r.topic == topic)
-            {
+            let i = match out.iter().position(|r| {
+                r.partition == partition && r.topic == topic && r.generation == generation
+            }) {
                 Some(i) => i,
                 None => {
                     out.push(Records {
@@ -287,6 +292,7 @@ impl KafkaReader {
                         partition,
                         first: offset,
                         last: offset,
+                        generation,
                         chunk: Chunk::whole_lines(
                             format!("kafka:{topic}/{partition}").into(),
                             offset as u64 + 1,
@@ -352,8 +358,30 @@ impl KafkaReader {
             .map_err(|e| self.client_err(e))
     }
 
-    /// Records not read yet on the assigned partitions (high watermark − next offset), asked
-    /// of the brokers; `None` if they do not answer within `timeout`.
+    /// Reads `topic/partition` again from offset `next` (after a commit this member lost to
+    /// another, which moved the partition's position).
+    pub fn seek(&self, topic: &str, partition: i32, next: i64) -> Result<(), KafkaSourceError> {
+        {
+            let mut st = self.consumer.context().state();
+            match st.next.get_mut(&(topic.to_string(), partition)) {
+                Some(n) => *n = Some(next),
+                None => return Ok(()), // no longer ours
+            }
+        }
+        self.consumer
+            .seek(
+                topic,
+                partition,
+                Offset::Offset(next),
+                Duration::from_secs(10),
+            )
+            .map_err(|e| self.client_err(e))
+    }
+
+    /// Records not read yet on the assigned partitions (high watermark − the consumer's
+    /// position), asked of the brokers; `None` if they do not answer within `timeout`.
+    /// Transaction markers count as records, so a transactional topic may keep a lag of a
+    /// few.
     pub fn lag(&self, timeout: Duration) -> Option<u64> {
         let want: Vec<((String, i32), Option<i64>)> = self
             .consumer
@@ -363,14 +391,19 @@ impl KafkaReader {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        let positions = self.consumer.position().ok()?;
         let mut lag = 0u64;
         for ((topic, partition), next) in want {
             let (low, high) = self
                 .consumer
                 .fetch_watermarks(&topic, partition, timeout)
                 .ok()?;
-            let next = next.unwrap_or(low).max(low);
-            lag += (high - next).max(0) as u64;
+            let position = positions
+                .find_partition(&topic, partition)
+                .and_then(|e| e.offset().to_raw())
+                .filter(|o| *o >= 0);
+            let at = position.or(next).unwrap_or(low).max(low);
+            lag += (high - at).max(0) as u64;
         }
         Some(lag)
     }
@@ -392,29 +425,11 @@ fn is_fatal(e: &KafkaError) -> bool {
     )
 }
 
-/// Appends a record's lines to a chunk; returns the bytes appended.
-fn append_lines(chunk: &mut Chunk, payload: &[u8], max_line: usize) -> usize {
-    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
-    let before = chunk.data.len();
-    for line in payload.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let number = chunk.first_line + chunk.line_count();
-        let offset = chunk.data.len() as u64;
-        if line.len() > max_line {
-            chunk.data.extend_from_slice(&line[..max_line]);
-            chunk.overlong.push((number, offset, line.len() as u64));
-        } else {
-            chunk.data.extend_from_slice(line);
-        }
-        chunk.data.push(b'\n');
-        chunk.lines += 1;
-    }
-    chunk.data.len() - before
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::append_lines;
 
     #[test]
     fn records_become_lines_and_long_ones_are_cut() {

@@ -10,6 +10,7 @@
 
 pub mod follow;
 pub mod kafka;
+pub mod nats;
 pub mod net;
 pub mod spool;
 
@@ -415,6 +416,27 @@ impl Chunker {
         self.next_offset = self.next_offset + consumed - carried;
         Ok(Some(chunk))
     }
+}
+
+/// Appends a message's lines (a Kafka record, a NATS message) to a chunk, cutting over-long
+/// ones as the chunker does; returns the bytes appended.
+pub fn append_lines(chunk: &mut Chunk, payload: &[u8], max_line: usize) -> usize {
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    let before = chunk.data.len();
+    for line in payload.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let number = chunk.first_line + chunk.line_count();
+        let offset = chunk.data.len() as u64;
+        if line.len() > max_line {
+            chunk.data.extend_from_slice(&line[..max_line]);
+            chunk.overlong.push((number, offset, line.len() as u64));
+        } else {
+            chunk.data.extend_from_slice(line);
+        }
+        chunk.data.push(b'\n');
+        chunk.lines += 1;
+    }
+    chunk.data.len() - before
 }
 
 #[cfg(test)]
