@@ -232,3 +232,43 @@ fn retention_sweeps_verifies_and_holds_on_s3() {
     let out = ok(s3_bin().args(["retention", "status", "--root", &root, "--json"]));
     assert!(text(&out.stdout).contains("session"));
 }
+
+/// `logveil query`, `subject find` and `subject erase` do not read object storage yet: they
+/// say so (exit 2) and name no identifier, and create nothing locally.
+#[cfg(feature = "query")]
+#[test]
+fn query_and_subject_requests_refuse_an_s3_root_clearly() {
+    if !s3_available("query_and_subject_requests_refuse_an_s3_root_clearly") {
+        return;
+    }
+    let bucket = new_bucket("query");
+    let root = format!("s3://{bucket}/lake");
+    ok(&mut ingest(&root, &fixture("access.log"), "combined", None));
+    let ip = fixture_ips().into_iter().next().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["query", "--root", &root, "SELECT count(*) FROM access"],
+        vec!["subject", "find", "--dev-key", "--root", &root, "--ip", &ip],
+        vec![
+            "subject",
+            "erase",
+            "--dev-key",
+            "--request-id",
+            "dsr-1",
+            "--root",
+            &root,
+            "--ip",
+            &ip,
+        ],
+    ] {
+        let o = run(s3_bin().current_dir(cwd.path()).args(&args));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("local output roots only"), "{args:?}: {err}");
+        assert!(!err.contains(&ip), "{err}");
+    }
+    assert!(
+        files_under(cwd.path()).is_empty(),
+        "nothing created locally"
+    );
+}

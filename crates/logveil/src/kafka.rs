@@ -59,18 +59,19 @@ fn lock(j: &Journals) -> std::sync::MutexGuard<'_, BTreeMap<(String, i32), Journ
 /// What one partition read during an epoch.
 struct Part<'r> {
     worker: Worker<'r>,
+    first: i64,
     last: i64,
 }
 
 /// The offset a partition's journal resumes at.
-fn next_of(j: &Journal) -> Option<i64> {
+pub(crate) fn next_of(j: &Journal) -> Option<i64> {
     j.state().position.get("next").and_then(|v| v.as_i64())
 }
 
 /// Opens a partition's journal and completes the epoch it holds pending, if any, retried a
 /// few times (a zombie owner finishing that epoch meanwhile, or a passing storage error, is
 /// no reason to stop the source). Returns the journal and the epoch it completed.
-fn open_and_recover(
+pub(crate) fn open_and_recover(
     storage: &Storage,
     name: &str,
     datasets: &[DatasetSpec],
@@ -189,6 +190,7 @@ pub fn run_kafka(
                 let part = parts.entry(key).or_insert_with(|| Part {
                     // Epoch and place make the worker's file names unique in the run.
                     worker: Worker::new_at(ctx, job, epoch as usize * 100_000 + n, now),
+                    first: b.first,
                     last: b.last,
                 });
                 part.worker.process(&b.chunk)?;
@@ -289,11 +291,10 @@ pub fn run_kafka(
                         "source {}: partition {topic}/{partition}: its journal was moved by another writer; reading on from its position",
                         job.name
                     );
-                    if let Some(n) = resume_at {
-                        reader
-                            .seek(&topic, partition, n)
-                            .with_context(|| format!("source {}", job.name))?;
-                    }
+                    // No position kept: read this epoch's records again.
+                    reader
+                        .seek(&topic, partition, resume_at.unwrap_or(part.first))
+                        .with_context(|| format!("source {}", job.name))?;
                 }
                 Err(e) => return Err(e),
             }
@@ -308,7 +309,7 @@ pub fn run_kafka(
     }
 }
 
-fn is_fenced(e: &anyhow::Error) -> bool {
+pub(crate) fn is_fenced(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<SinkError>(),

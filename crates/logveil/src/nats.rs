@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use logveil_sink::DatasetSpec;
 use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
-use logveil_sink::{DatasetSpec, SinkError};
+use logveil_sink::storage::Locked;
 use logveil_source::nats::{NatsOptions, NatsReader};
 use logveil_source::{Chunk, append_lines};
 use object_store::path::Path as StorePath;
@@ -29,6 +30,7 @@ use serde_json::{Value, json};
 use crate::ingest::{
     Counts, Epoch, Job, RunContext, Worker, commit_results, note_progress, run_info,
 };
+use crate::kafka::{is_fenced, open_and_recover};
 use crate::stream::StreamOptions;
 
 /// A NATS source's settings (`[sources.nats]`).
@@ -75,6 +77,16 @@ fn max_in_ranges(v: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// How long another instance's journal must have been left alone before it may be removed.
+const STALE_JOURNAL: Duration = Duration::from_secs(3600);
+
+/// Time since an object was last written.
+fn chrono_age(t: impl Into<std::time::SystemTime>) -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(t.into())
+        .unwrap_or_default()
+}
+
 /// The other instances' journals: the sequences they committed, completing any epoch one
 /// of them left pending.
 struct Others<'c> {
@@ -90,8 +102,12 @@ impl Others<'_> {
         format!("{CHECKPOINTS_DIR}/{}/", self.job.name)
     }
 
-    /// Reads every other journal again; completes pending epochs; removes journals whose
-    /// sequences are all acknowledged (`ack_floor`).
+    /// Reads every other journal again, completing the epochs they hold pending (until none
+    /// is: a live owner may begin its next one meanwhile). A journal is removed only when it
+    /// holds nothing pending, every sequence it lists is acknowledged (`ack_floor`) and it
+    /// has not been written for [`STALE_JOURNAL`]: an instance alive but idle that finds its
+    /// journal gone starts a new one (its `begin` is refused once, and nothing it holds is
+    /// acknowledged until committed again).
     fn refresh(&mut self, ack_floor: u64) -> Result<()> {
         self.committed.clear();
         let dir = self.dir();
@@ -114,27 +130,15 @@ impl Others<'_> {
                 continue;
             }
             let name = format!("{}/{instance}", self.job.name);
-            let mut j = Journal::open(self.ctx.storage.clone(), &name)?;
-            if j.state().pending.is_some() {
-                match j.recover(
-                    |d| datasets.iter().find(|s| s.name == d).cloned(),
-                    &run_info(self.ctx),
-                ) {
-                    Ok(r) => {
-                        if let Some(e) = r.epoch {
-                            say!(
-                                info,
-                                "source {}: completed epoch {e} of instance {instance}, left pending when it stopped",
-                                self.job.name
-                            );
-                        }
-                    }
-                    // Its instance is alive and finished it meanwhile: read it again.
-                    Err(SinkError::Fenced { .. }) => {
-                        j = Journal::open(self.ctx.storage.clone(), &name)?;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+            let (j, completed) =
+                open_and_recover(&self.ctx.storage, &name, &datasets, &run_info(self.ctx))
+                    .with_context(|| format!("the journal of instance {instance}"))?;
+            if let Some(e) = completed {
+                say!(
+                    info,
+                    "source {}: completed epoch {e} of instance {instance}, left pending when it stopped",
+                    self.job.name
+                );
             }
             let unacked = j
                 .state()
@@ -142,8 +146,8 @@ impl Others<'_> {
                 .get("unacked")
                 .cloned()
                 .unwrap_or(Value::Null);
-            if j.state().pending.is_none() && max_in_ranges(&unacked) <= ack_floor {
-                // Everything it committed is acknowledged: nothing can come back for it.
+            let stale = chrono_age(o.last_modified) >= STALE_JOURNAL;
+            if stale && j.state().pending.is_none() && max_in_ranges(&unacked) <= ack_floor {
                 let _ = self.ctx.storage.delete(&o.location);
                 continue;
             }
@@ -165,6 +169,20 @@ pub fn run_nats(
     until: &AtomicBool,
 ) -> Result<Counts> {
     let spec = job.nats.as_ref().context("not a NATS source")?;
+    // On local disk one process per source: without conditional puts nothing would keep two
+    // from overwriting each other's journals.
+    let _lock = match ctx
+        .storage
+        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
+        .context("locking the source's journals")?
+    {
+        Locked::Busy => anyhow::bail!(
+            "another logveil process is consuming this source into {} (its journals are locked); on a local output root run one instance per NATS source, or write to object storage to run several",
+            ctx.storage.label()
+        ),
+        Locked::Held(f) => Some(f),
+        Locked::NotLocal => None,
+    };
     let mut reader = NatsReader::new(&NatsOptions {
         source: job.name.clone(),
         url: spec.url.clone(),
@@ -175,6 +193,8 @@ pub fn run_nats(
         token: spec.token_env.clone(),
         create_stream: spec.create_stream,
     })?;
+    let ack_wait = reader.ack_wait().max(Duration::from_secs(1));
+    let datasets = [job.dataset.clone(), ctx.opts.quarantine.clone()];
     let journal_name = format!("{}/{}", job.name, ctx.run_id);
     let mut journal = Journal::open(ctx.storage.clone(), &journal_name)?;
     let mut others = Others {
@@ -193,6 +213,7 @@ pub fn run_nats(
     let mut total = Counts::default();
     let mut epoch: u64 = 0;
     let mut last_progress = Instant::now();
+    let mut drained_since: Option<Instant> = None;
     loop {
         epoch += 1;
         let now = if ctx.clock_fixed {
@@ -206,29 +227,25 @@ pub fn run_nats(
         let epoch_started = Instant::now();
         let finished = loop {
             let stop = until.load(Ordering::Acquire) || opts.stop.load(Ordering::Acquire);
-            let left = opts.commit_bytes.saturating_sub(bytes).clamp(1, 64 << 20) as usize;
             let msgs = reader
-                .fetch(
-                    1000,
-                    left,
-                    opts.poll_interval.min(Duration::from_millis(500)),
-                )
+                .fetch(1000, opts.poll_interval.min(Duration::from_millis(500)))
                 .with_context(|| format!("source {}", job.name))?;
             if msgs.iter().any(|m| m.delivered > 1) {
                 let floor = reader.pending()?.ack_floor;
                 others.refresh(floor)?;
+                unconfirmed.retain(|s| *s > floor);
             }
             let got = !msgs.is_empty();
             let mut chunk: Option<Chunk> = None;
             let mut ack_now = Vec::new();
             for m in msgs {
                 let seq = m.stream_sequence;
-                if unconfirmed.contains(&seq) || seqs.contains(&seq) {
-                    // Ours, committed or in this epoch already.
-                    if unconfirmed.contains(&seq) {
-                        ack_now.push(seq);
-                    }
+                if unconfirmed.contains(&seq) {
+                    ack_now.push(seq); // committed here, its ack was lost
                     continue;
+                }
+                if seqs.contains(&seq) {
+                    continue; // in this epoch already
                 }
                 if m.delivered > 1 && others.holds(seq) {
                     ack_now.push(seq); // another instance committed it
@@ -253,9 +270,12 @@ pub fn run_nats(
             }
             if !ack_now.is_empty() {
                 reader.ack(&ack_now)?;
+                for s in &ack_now {
+                    unconfirmed.remove(s);
+                }
             }
-            if last_progress.elapsed() >= spec.ack_wait / 3 {
-                reader.progress()?;
+            if last_progress.elapsed() >= ack_wait / 3 {
+                reader.progress(false)?;
                 last_progress = Instant::now();
             }
             if stop {
@@ -265,9 +285,16 @@ pub fn run_nats(
                 if !seqs.is_empty() {
                     break false;
                 }
+                // Done once nothing is left undelivered and nothing is unacknowledged, or,
+                // if another instance holds messages, once a dead one's would have come back.
                 let p = reader.pending()?;
-                if p.undelivered == 0 && p.unacked == 0 {
-                    break true;
+                if p.undelivered == 0 {
+                    let since = *drained_since.get_or_insert_with(Instant::now);
+                    if p.unacked == 0 || since.elapsed() >= ack_wait + Duration::from_secs(5) {
+                        break true;
+                    }
+                } else {
+                    drained_since = None;
                 }
             }
             if epoch_started.elapsed() >= opts.commit_interval || bytes >= opts.commit_bytes {
@@ -275,48 +302,89 @@ pub fn run_nats(
             }
         };
         let result = worker.finish()?;
-        if !seqs.is_empty() {
-            let commit_started = Instant::now();
-            let mut listed = unconfirmed.clone();
-            listed.extend(seqs.iter().copied());
-            let position = json!({ "unacked": ranges(&listed) });
-            let journal_epoch = journal.state().epoch + 1;
-            let committed = commit_results(
-                ctx,
-                job,
-                vec![result],
-                Some(Epoch {
-                    journal: &mut journal,
-                    epoch: journal_epoch,
-                    position,
-                }),
-            );
-            match committed {
-                Ok(counts) => {
-                    if opts.metrics.is_some() {
-                        crate::metrics::record_epoch(&job.name, &counts, commit_started.elapsed());
-                    }
-                    total.merge(&counts);
-                }
-                // Another instance took this epoch for abandoned and completed it: the
-                // messages are committed all the same.
-                Err(e) if is_fenced(&e) => {
-                    journal = Journal::open(ctx.storage.clone(), &journal_name)?;
-                }
-                Err(e) => return Err(e),
-            }
-            unconfirmed.extend(seqs.iter().copied());
-            let acked: Vec<u64> = seqs.iter().copied().collect();
-            match reader.ack(&acked) {
-                Ok(()) => {
-                    for s in &acked {
-                        unconfirmed.remove(s);
-                    }
-                }
-                Err(e) => say!(warn, "{e}; the messages stay recorded as committed"),
-            }
-        } else {
+        if seqs.is_empty() {
             result.1.discard(&ctx.storage);
+        } else {
+            let acked: Vec<u64> = seqs.iter().copied().collect();
+            // Confirmed by the server right before the commit is recorded: none of these
+            // can reach another instance for a whole ack_wait.
+            if let Err(e) = reader.progress(true) {
+                say!(
+                    warn,
+                    "{e}; the epoch's messages are left to be redelivered, not committed"
+                );
+                result.1.discard(&ctx.storage);
+                reader.forget(&acked);
+            } else {
+                last_progress = Instant::now();
+                let commit_started = Instant::now();
+                let mut listed = unconfirmed.clone();
+                listed.extend(acked.iter().copied());
+                let position = json!({ "unacked": ranges(&listed) });
+                let journal_epoch = journal.state().epoch + 1;
+                let committed = commit_results(
+                    ctx,
+                    job,
+                    vec![result],
+                    Some(Epoch {
+                        journal: &mut journal,
+                        epoch: journal_epoch,
+                        position,
+                    }),
+                );
+                let committed = match committed {
+                    Ok(counts) => {
+                        if opts.metrics.is_some() {
+                            crate::metrics::record_epoch(
+                                &job.name,
+                                &counts,
+                                commit_started.elapsed(),
+                            );
+                        }
+                        total.merge(&counts);
+                        true
+                    }
+                    Err(e) if is_fenced(&e) => {
+                        // The journal was written by another process meanwhile (it completed
+                        // this epoch, or removed a journal it took for abandoned), or this
+                        // process's own write was retried after a lost answer. Take the
+                        // journal as it is now; the messages count as committed only if it
+                        // lists them.
+                        let (j, _) = open_and_recover(
+                            &ctx.storage,
+                            &journal_name,
+                            &datasets,
+                            &run_info(ctx),
+                        )?;
+                        journal = j;
+                        let unacked = journal.state().position.get("unacked").cloned();
+                        let listed = unacked
+                            .as_ref()
+                            .is_some_and(|u| acked.iter().all(|s| in_ranges(u, *s)));
+                        if !listed {
+                            say!(
+                                warn,
+                                "source {}: an epoch's commit was refused (its journal changed); its messages are left to be redelivered",
+                                job.name
+                            );
+                            reader.forget(&acked);
+                        }
+                        listed
+                    }
+                    Err(e) => return Err(e),
+                };
+                if committed {
+                    unconfirmed.extend(acked.iter().copied());
+                    match reader.ack(&acked) {
+                        Ok(()) => {
+                            for s in &acked {
+                                unconfirmed.remove(s);
+                            }
+                        }
+                        Err(e) => say!(warn, "{e}; the messages stay recorded as committed"),
+                    }
+                }
+            }
         }
         if finished {
             // Everything acknowledged: nothing can come back for this instance's journal.
@@ -328,13 +396,4 @@ pub fn run_nats(
             return Ok(total);
         }
     }
-}
-
-fn is_fenced(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<SinkError>(),
-            Some(SinkError::Fenced { .. })
-        )
-    })
 }

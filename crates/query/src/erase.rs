@@ -658,6 +658,18 @@ fn partition_key(p: &str) -> Option<HourKey> {
 }
 
 /// Takes the root's erasure lock (the retention sweep's): one erasure or sweep at a time.
+/// An erasure's root: local disk only for now (it replaces files by renames and takes the
+/// root's lock, which object storage does not have).
+fn local_root(root: &std::path::Path) -> Result<Storage, QueryError> {
+    if logveil_sink::storage::is_remote_location(&root.to_string_lossy()) {
+        return Err(QueryError::Usage(format!(
+            "--root {}: subject erase works on local output roots only for now; erase on a local copy of the affected partitions, or see docs/CONFIGURATION.md (object storage)",
+            root.display()
+        )));
+    }
+    Ok(Storage::local(root)?)
+}
+
 fn lock_root(storage: &Storage) -> Result<Option<std::fs::File>, QueryError> {
     match storage.lock(ROOT_LOCK, false)? {
         Locked::Busy => Err(QueryError::Busy(format!(
@@ -692,7 +704,7 @@ pub fn erase(
     eo: &EraseOptions,
 ) -> Result<EraseReport, QueryError> {
     check_request_id(&eo.request_id).map_err(QueryError::Usage)?;
-    let storage = Storage::local(&opts.root)?;
+    let storage = local_root(&opts.root)?;
     // One erasure at a time, never beside a retention sweep: they share the receipt chain
     // and the partitions.
     let _root_lock = lock_root(&storage)?;
@@ -721,7 +733,7 @@ pub fn resume(
     operator: &str,
     wall_clock: i64,
 ) -> Result<Option<EraseReport>, QueryError> {
-    let storage = Storage::local(&opts.root)?;
+    let storage = local_root(&opts.root)?;
     let _root_lock = lock_root(&storage)?;
     let Some(request) = pending(&storage)? else {
         return Ok(None);
@@ -1068,7 +1080,7 @@ fn write_receipts(
 
 /// The erasures waiting for holds, by request id.
 pub fn queued(root: &std::path::Path) -> Result<Vec<Queued>, QueryError> {
-    let storage = Storage::local(root)?;
+    let storage = local_root(root)?;
     let mut out = Vec::new();
     for o in storage.list(&StorePath::from(format!("{ERASURES_DIR}/queued")))? {
         if let Some(q) = get_json::<Queued>(&storage, &o.location)? {
@@ -1086,7 +1098,7 @@ pub fn apply_queued(
     operator: &str,
     wall_clock: i64,
 ) -> Result<Vec<EraseReport>, QueryError> {
-    let storage = Storage::local(&opts.root)?;
+    let storage = local_root(&opts.root)?;
     let holds = HoldSet::load(&storage)?;
     let mut out = Vec::new();
     // An interrupted erasure (a queued one, say) is finished first.

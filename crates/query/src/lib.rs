@@ -263,6 +263,12 @@ pub(crate) struct Judged {
 /// A dataset that cannot be read (an unreadable marker or listing) gets its reason in its
 /// [`TableInfo`] and is not registered, so it fails only the queries that name it.
 pub(crate) fn judge_root(opts: &QueryOptions) -> Result<(Vec<Judged>, Vec<TableInfo>), QueryError> {
+    if logveil_sink::storage::is_remote_location(&opts.root.to_string_lossy()) {
+        return Err(QueryError::Usage(format!(
+            "--root {}: logveil query and subject find/export read local output roots only for now; read object storage with DuckDB, Spark or Polars (docs/DEPLOY.md), or query a local copy",
+            opts.root.display()
+        )));
+    }
     let storage = Storage::local(&opts.root)?;
     let mut judged = Vec::new();
     let mut tables = Vec::new();

@@ -140,6 +140,8 @@ impl HoldSet {
     /// Changes the holds file with `f` and saves it: on object storage by a conditional put
     /// retried against concurrent writers, so that no hold placed meanwhile is lost.
     fn modify<T>(storage: &Storage, mut f: impl FnMut(&mut HoldSet) -> Result<T>) -> Result<T> {
+        // Local disk: writers serialise on a lock (object storage: the conditional put).
+        let _lock = storage.lock("_retention/holds.lock", true)?;
         let mut out: Option<Result<T>> = None;
         storage.update(&Path::from(HOLDS_PATH), |current| {
             let set = match current {

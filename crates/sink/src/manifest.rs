@@ -484,11 +484,18 @@ fn commit_partition(
         // A journaled commit completed after a crash may find a file already published
         // into the refused partition: it is this commit's (names are unique per run), and
         // no manifest will ever list it.
-        for f in &owned {
-            if f.upload
-                .staged
+        // (A file the manifest already lists stays: that commit got through.)
+        let listed = |name: &str| {
+            existing
                 .as_ref()
-                .is_some_and(|st| !storage.exists(st).unwrap_or(true))
+                .is_some_and(|m| m.files.iter().any(|x| x.name == name))
+        };
+        for f in &owned {
+            if !listed(&f.name)
+                && f.upload
+                    .staged
+                    .as_ref()
+                    .is_some_and(|st| !storage.exists(st).unwrap_or(true))
             {
                 storage.delete(&f.upload.dest)?;
             }

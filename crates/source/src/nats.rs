@@ -81,6 +81,8 @@ pub struct Pending {
 pub struct NatsReader {
     rt: tokio::runtime::Runtime,
     consumer: PullConsumer,
+    /// The consumer's `ack_wait`, as the server has it.
+    ack_wait: Duration,
     source: String,
     stream: String,
     /// Ackers of delivered messages not acknowledged yet, by stream sequence.
@@ -150,14 +152,42 @@ impl NatsReader {
                 max_ack_pending: 100_000,
                 ..Default::default()
             };
-            stream
+            let mut consumer: PullConsumer = stream
                 .get_or_create_consumer::<PullConfig>(&opts.consumer, config)
                 .await
-                .map_err(|e| server("cannot create or bind the consumer")(&e))
+                .map_err(|e| server("cannot create or bind the consumer")(&e))?;
+            // An existing consumer keeps its own settings: refuse those that would break
+            // delivery (acks that cover other instances' messages, or none at all).
+            let info = consumer
+                .info()
+                .await
+                .map_err(|e| server("cannot read the consumer")(&e))?;
+            if info.config.ack_policy != AckPolicy::Explicit {
+                return Err(NatsSourceError::Config {
+                    source_name: opts.source.clone(),
+                    what: format!(
+                        "consumer {} exists with an ack policy other than explicit; delete it (or name another consumer) so that logveil creates one with explicit acks",
+                        opts.consumer
+                    ),
+                });
+            }
+            if info.config.filter_subject != opts.subject {
+                return Err(NatsSourceError::Config {
+                    source_name: opts.source.clone(),
+                    what: format!(
+                        "consumer {} exists with subject filter {:?}, not {:?}; delete it or name another consumer",
+                        opts.consumer, info.config.filter_subject, opts.subject
+                    ),
+                });
+            }
+            let ack_wait = info.config.ack_wait;
+            Ok::<_, NatsSourceError>((consumer, ack_wait))
         })?;
+        let (consumer, ack_wait) = consumer;
         Ok(NatsReader {
             rt,
             consumer,
+            ack_wait,
             source: opts.source.clone(),
             stream: opts.stream.clone(),
             in_flight: BTreeMap::new(),
@@ -172,11 +202,17 @@ impl NatsReader {
         }
     }
 
-    /// Fetches up to `max_messages` / `max_bytes`, waiting at most `wait` for the first.
+    /// The consumer's `ack_wait` (the server's setting, which wins over the configured one
+    /// for a consumer that existed).
+    pub fn ack_wait(&self) -> Duration {
+        self.ack_wait
+    }
+
+    /// Fetches up to `max_messages`, waiting at most `wait` for the first. (No byte limit:
+    /// JetStream ends a pull whose next message would not fit with an error, not a batch.)
     pub fn fetch(
         &mut self,
         max_messages: usize,
-        max_bytes: usize,
         wait: Duration,
     ) -> Result<Vec<Delivered>, NatsSourceError> {
         let consumer = &self.consumer;
@@ -184,7 +220,6 @@ impl NatsReader {
             let mut batch = consumer
                 .fetch()
                 .max_messages(max_messages)
-                .max_bytes(max_bytes)
                 .expires(wait.max(Duration::from_millis(100)))
                 .messages()
                 .await
@@ -224,27 +259,44 @@ impl NatsReader {
             .iter()
             .filter_map(|s| self.in_flight.remove(s))
             .collect();
-        let r: Result<(), String> = self.rt.block_on(async {
-            for a in &ackers {
-                a.double_ack().await.map_err(|e| e.to_string())?;
-            }
-            Ok(())
+        let r: Result<Vec<()>, String> = self.rt.block_on(async {
+            futures::stream::iter(
+                ackers
+                    .iter()
+                    .map(|a| async move { a.double_ack().await.map_err(|e| e.to_string()) }),
+            )
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
         });
-        r.map_err(|e| self.err("cannot acknowledge", &e))
+        r.map(|_| ())
+            .map_err(|e| self.err("cannot acknowledge", &e))
     }
 
     /// Tells the server the messages in flight are still being worked on (their `ack_wait`
-    /// starts again).
-    pub fn progress(&mut self) -> Result<(), NatsSourceError> {
-        let r: Result<(), String> = self.rt.block_on(async {
-            for a in self.in_flight.values() {
-                a.ack_with(AckKind::Progress)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(())
+    /// starts again). With `confirmed`, each is confirmed by the server: after success, no
+    /// message in flight can be redelivered for a whole `ack_wait`.
+    pub fn progress(&mut self, confirmed: bool) -> Result<(), NatsSourceError> {
+        let in_flight = &self.in_flight;
+        let r: Result<Vec<()>, String> = self.rt.block_on(async {
+            futures::stream::iter(in_flight.values().map(|a| async move {
+                if confirmed {
+                    a.double_ack_with(AckKind::Progress).await
+                } else {
+                    a.ack_with(AckKind::Progress).await
+                }
+                .map_err(|e| e.to_string())
+            }))
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
         });
-        r.map_err(|e| self.err("cannot extend the ack deadline", &e))
+        r.map(|_| ())
+            .map_err(|e| self.err("cannot extend the ack deadline", &e))
     }
 
     /// Forgets messages without acknowledging them (JetStream redelivers them).
