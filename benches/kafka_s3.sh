@@ -48,9 +48,10 @@ import sys, time, boto3
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 path, topic = sys.argv[1], sys.argv[2]
-AdminClient({"bootstrap.servers": "127.0.0.1:19092"}).create_topics([NewTopic(topic, 4, 1)])[topic].result()
-for t in (topic + "-latency",):
-    AdminClient({"bootstrap.servers": "127.0.0.1:19092"}).create_topics([NewTopic(t, 1, 1)])[t].result()
+admin = AdminClient({"bootstrap.servers": "127.0.0.1:19092"})
+made = admin.create_topics([NewTopic(topic, 4, 1), NewTopic(topic + "-latency", 1, 1)])
+for f in made.values():
+    f.result()
 s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9000")
 s3.create_bucket(Bucket=topic)
 p = Producer({"bootstrap.servers": "127.0.0.1:19092", "linger.ms": 20, "batch.num.messages": 10000})

@@ -4,7 +4,6 @@
 //! group; canaries planted in the records leak nowhere. Without the servers the test says so
 //! in one line and passes, unless `LOGVEIL_REQUIRE_KAFKA=1` (CI).
 
-use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -197,42 +196,11 @@ fn records_land_in_s3_exactly_once_across_a_killed_instance_and_a_rebalance() {
     assert!(!out.status.success(), "{}", text(&out.stderr));
 
     // Two more share the partitions (the dead one's membership times out first).
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            s3_bin()
-                .args(["run", "--once"])
-                .arg(&conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut stderr = String::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        let e = text(&out.stderr);
-        assert!(out.status.success(), "{e}");
-        stderr.push_str(&e);
-    }
+    let stderr = run_instances(&conf, 2);
     let m = tempfile::tempdir().unwrap();
     mirror(&bucket, m.path());
-    let lake = m.path().join("lake");
     // Each record has its own byte count.
-    let sizes = column_values_u64(&lake, "access", "bytes_sent");
-    let distinct: BTreeSet<u64> = sizes.iter().copied().collect();
-    assert_eq!(distinct.len(), n, "every record landed");
-    assert_eq!(sizes.len(), n, "no record landed twice");
-    assert_eq!(parquet_rows(&lake, "access"), n as u64);
-    // Manifests list every file, and nothing is left staged in view.
-    let mut listed = 0;
-    for p in files_under(&lake.join("access")) {
-        if p.ends_with("_manifest.json") {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            listed += v["rows"].as_u64().unwrap();
-        }
-    }
-    assert_eq!(listed, n as u64);
+    assert_exactly_once(&m.path().join("lake"), "access", "bytes_sent", n, &stderr);
     // Canaries: no address, no query secret, anywhere in the bucket or on stderr.
     for (p, t) in all_output_text(m.path()) {
         for s in &secrets {

@@ -5,7 +5,6 @@
 //! nowhere. Without the servers the test says so in one line and passes, unless
 //! `LOGVEIL_REQUIRE_NATS=1` (CI).
 
-use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Instant;
@@ -206,39 +205,11 @@ fn events_land_in_s3_exactly_once_across_a_killed_instance() {
 
     // Two more share the consumer and the new events; the dead one's messages come back
     // after ack_wait, and its pending commit is completed instead of repeated.
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            s3_bin()
-                .args(["run", "--once"])
-                .arg(&conf)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut stderr = String::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        let e = text(&out.stderr);
-        assert!(out.status.success(), "{e}");
-        stderr.push_str(&e);
-    }
+    let stderr = run_instances(&conf, 2);
     let m = tempfile::tempdir().unwrap();
     mirror(&bucket, m.path());
-    let lake = m.path().join("lake");
-    let durations = column_values_u64(&lake, "session", "duration_ms");
-    let distinct: BTreeSet<u64> = durations.iter().copied().collect();
-    assert_eq!(distinct.len(), n, "every event landed\n{stderr}");
-    assert_eq!(durations.len(), n, "no event landed twice\n{stderr}");
-    let mut listed = 0;
-    for p in files_under(&lake.join("session")) {
-        if p.ends_with("_manifest.json") {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            listed += v["rows"].as_u64().unwrap();
-        }
-    }
-    assert_eq!(listed, n as u64);
+    // Each event has its own duration.
+    assert_exactly_once(&m.path().join("lake"), "session", "duration_ms", n, &stderr);
     for (p, t) in all_output_text(m.path()) {
         for c in &canaries {
             let leaked = if c.contains('.') {

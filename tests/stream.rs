@@ -328,7 +328,7 @@ fn one_process_per_source_journal() {
     }
     let o = run(bin().args(["run", "--once"]).arg(&conf));
     assert_eq!(o.status.code(), Some(1), "{}", text_of(&o.stderr));
-    assert!(text_of(&o.stderr).contains("another logveil process is following this source"));
+    assert!(text_of(&o.stderr).contains("another logveil process is reading source"));
     unsafe_kill(child.id(), "TERM");
     assert!(child.wait().unwrap().success());
     assert_exactly_once(dir.path(), 10, "one daemon, one refused --once");

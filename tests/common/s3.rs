@@ -147,3 +147,45 @@ pub fn s3_bin() -> Command {
         .env_remove("AWS_PROFILE");
     c
 }
+
+/// Runs `count` instances of `logveil run --once PIPELINE` at once (pointed at the S3
+/// server), waits for all, asserts they succeeded; returns their stderr.
+pub fn run_instances(conf: &Path, count: usize) -> String {
+    let children: Vec<_> = (0..count)
+        .map(|_| {
+            s3_bin()
+                .args(["run", "--once"])
+                .arg(conf)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut stderr = String::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let e = text(&out.stderr);
+        assert!(out.status.success(), "{e}");
+        stderr.push_str(&e);
+    }
+    stderr
+}
+
+/// Asserts that `dataset` under the mirrored `lake` holds exactly `n` rows whose `column`
+/// (an unsigned integer unique per record) has `n` distinct values (every record landed,
+/// none twice), and that its manifests list exactly those rows.
+pub fn assert_exactly_once(lake: &Path, dataset: &str, column: &str, n: usize, stderr: &str) {
+    let values = super::column_values_u64(lake, dataset, column);
+    let distinct: std::collections::BTreeSet<u64> = values.iter().copied().collect();
+    assert_eq!(distinct.len(), n, "every record landed\n{stderr}");
+    assert_eq!(values.len(), n, "no record landed twice\n{stderr}");
+    let mut listed = 0;
+    for p in super::files_under(&lake.join(dataset)) {
+        if p.ends_with("_manifest.json") {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            listed += v["rows"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(listed, n as u64, "manifests list every row once");
+}

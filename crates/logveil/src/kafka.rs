@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
-use logveil_sink::storage::Locked;
+use logveil_sink::journal::Journal;
 use logveil_sink::{DatasetSpec, RunInfo, SinkError, Storage};
 use logveil_source::kafka::{KafkaOptions, KafkaReader, Resume};
 use serde_json::json;
@@ -105,18 +104,11 @@ pub fn run_kafka(
     let spec = job.kafka.as_ref().context("not a Kafka source")?;
     // On local disk one process per source: without conditional puts nothing would fence a
     // second one. Object storage fences every journal write instead.
-    let _lock = match ctx
-        .storage
-        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
-        .context("locking the source's journals")?
-    {
-        Locked::Busy => anyhow::bail!(
-            "another logveil process is consuming this source into {} (its journals are locked); on a local output root run one instance per Kafka source, or write to object storage to run several",
-            ctx.storage.label()
-        ),
-        Locked::Held(f) => Some(f),
-        Locked::NotLocal => None,
-    };
+    let _lock = crate::stream::lock_source(
+        ctx,
+        job,
+        "on a local output root run one instance per Kafka source, or write to object storage to run several",
+    )?;
     let datasets = vec![job.dataset.clone(), ctx.opts.quarantine.clone()];
     let journals: Journals = Arc::new(Mutex::new(BTreeMap::new()));
     let resume: Resume = {

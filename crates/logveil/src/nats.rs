@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use logveil_sink::DatasetSpec;
 use logveil_sink::journal::{CHECKPOINTS_DIR, Journal};
-use logveil_sink::storage::Locked;
 use logveil_source::nats::{NatsOptions, NatsReader};
 use logveil_source::{Chunk, append_lines};
 use object_store::path::Path as StorePath;
@@ -171,18 +170,11 @@ pub fn run_nats(
     let spec = job.nats.as_ref().context("not a NATS source")?;
     // On local disk one process per source: without conditional puts nothing would keep two
     // from overwriting each other's journals.
-    let _lock = match ctx
-        .storage
-        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
-        .context("locking the source's journals")?
-    {
-        Locked::Busy => anyhow::bail!(
-            "another logveil process is consuming this source into {} (its journals are locked); on a local output root run one instance per NATS source, or write to object storage to run several",
-            ctx.storage.label()
-        ),
-        Locked::Held(f) => Some(f),
-        Locked::NotLocal => None,
-    };
+    let _lock = crate::stream::lock_source(
+        ctx,
+        job,
+        "on a local output root run one instance per NATS source, or write to object storage to run several",
+    )?;
     let mut reader = NatsReader::new(&NatsOptions {
         source: job.name.clone(),
         url: spec.url.clone(),

@@ -170,6 +170,29 @@ impl Reader {
     }
 }
 
+/// Takes the lock of a source's journals (`_checkpoints/<source>.lock`; local disk only,
+/// where nothing else keeps a second process away). `hint` says what to do when another
+/// process holds it.
+pub(crate) fn lock_source(
+    ctx: &RunContext,
+    job: &Job,
+    hint: &str,
+) -> Result<Option<std::fs::File>> {
+    match ctx
+        .storage
+        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
+        .context("locking the source's journal")?
+    {
+        Locked::Busy => anyhow::bail!(
+            "another logveil process is reading source {} into {} (its journal is locked); {hint}",
+            job.name,
+            ctx.storage.label()
+        ),
+        Locked::Held(f) => Ok(Some(f)),
+        Locked::NotLocal => Ok(None),
+    }
+}
+
 /// Follows one source until stopped (`until`: SIGTERM for files; for a network source, its
 /// listeners having stopped); returns its counts.
 pub fn run_follow(
@@ -181,18 +204,11 @@ pub fn run_follow(
 ) -> Result<Counts> {
     // One process per source journal: two would read the same lines and overwrite each
     // other's positions.
-    let _lock = match ctx
-        .storage
-        .lock(&format!("{CHECKPOINTS_DIR}/{}.lock", job.name), false)
-        .context("locking the source's journal")?
-    {
-        Locked::Busy => anyhow::bail!(
-            "another logveil process is following this source into {} (its journal is locked); stop it first, or give this pipeline's source another name",
-            ctx.storage.label()
-        ),
-        Locked::Held(f) => Some(f),
-        Locked::NotLocal => None,
-    };
+    let _lock = lock_source(
+        ctx,
+        job,
+        "stop it first, or give this pipeline's source another name",
+    )?;
     let mut journal =
         Journal::open(ctx.storage.clone(), &job.name).context("opening the source's journal")?;
     let recovered = journal
