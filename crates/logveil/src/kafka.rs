@@ -158,11 +158,7 @@ pub fn run_kafka(
     let mut unassigned_since: Option<Instant> = Some(Instant::now());
     loop {
         epoch += 1;
-        let now = if ctx.clock_fixed {
-            ctx.now_micros
-        } else {
-            crate::now_micros()
-        };
+        let now = crate::stream::epoch_clock(ctx);
         // By partition and the assignment generation its records were read under.
         let mut parts: BTreeMap<(String, i32, u64), Part<'_>> = BTreeMap::new();
         let epoch_started = Instant::now();

@@ -208,11 +208,7 @@ pub fn run_nats(
     let mut drained_since: Option<Instant> = None;
     loop {
         epoch += 1;
-        let now = if ctx.clock_fixed {
-            ctx.now_micros
-        } else {
-            crate::now_micros()
-        };
+        let now = crate::stream::epoch_clock(ctx);
         let mut worker = Worker::new_at(ctx, job, epoch as usize, now);
         let mut seqs: BTreeSet<u64> = BTreeSet::new();
         let mut bytes = 0u64;

@@ -170,6 +170,15 @@ impl Reader {
     }
 }
 
+/// The clock of a new epoch: the run's, if fixed, else the current time.
+pub(crate) fn epoch_clock(ctx: &RunContext) -> i64 {
+    if ctx.clock_fixed {
+        ctx.now_micros
+    } else {
+        crate::now_micros()
+    }
+}
+
 /// Takes the lock of a source's journals (`_checkpoints/<source>.lock`; local disk only,
 /// where nothing else keeps a second process away). `hint` says what to do when another
 /// process holds it.
@@ -284,11 +293,7 @@ pub fn run_follow(
     let mut idle = 0u32;
     loop {
         epoch += 1;
-        let now = if ctx.clock_fixed {
-            ctx.now_micros
-        } else {
-            crate::now_micros()
-        };
+        let now = epoch_clock(ctx);
         let threads = ctx.opts.threads.max(1);
         let mut lines = 0u64;
         let (finished, results) = std::thread::scope(|s| -> Result<_> {

@@ -259,44 +259,26 @@ impl NatsReader {
             .iter()
             .filter_map(|s| self.in_flight.remove(s))
             .collect();
-        let r: Result<Vec<()>, String> = self.rt.block_on(async {
-            futures::stream::iter(
-                ackers
-                    .iter()
-                    .map(|a| async move { a.double_ack().await.map_err(|e| e.to_string()) }),
-            )
-            .buffer_unordered(64)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
-        });
-        r.map(|_| ())
-            .map_err(|e| self.err("cannot acknowledge", &e))
+        let r = send_all(
+            &self.rt,
+            ackers.iter(),
+            |a| async move { a.double_ack().await },
+        );
+        r.map_err(|e| self.err("cannot acknowledge", &e))
     }
 
     /// Tells the server the messages in flight are still being worked on (their `ack_wait`
     /// starts again). With `confirmed`, each is confirmed by the server: after success, no
     /// message in flight can be redelivered for a whole `ack_wait`.
     pub fn progress(&mut self, confirmed: bool) -> Result<(), NatsSourceError> {
-        let in_flight = &self.in_flight;
-        let r: Result<Vec<()>, String> = self.rt.block_on(async {
-            futures::stream::iter(in_flight.values().map(|a| async move {
-                if confirmed {
-                    a.double_ack_with(AckKind::Progress).await
-                } else {
-                    a.ack_with(AckKind::Progress).await
-                }
-                .map_err(|e| e.to_string())
-            }))
-            .buffer_unordered(64)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+        let r = send_all(&self.rt, self.in_flight.values(), |a| async move {
+            if confirmed {
+                a.double_ack_with(AckKind::Progress).await
+            } else {
+                a.ack_with(AckKind::Progress).await
+            }
         });
-        r.map(|_| ())
-            .map_err(|e| self.err("cannot extend the ack deadline", &e))
+        r.map_err(|e| self.err("cannot extend the ack deadline", &e))
     }
 
     /// Forgets messages without acknowledging them (JetStream redelivers them).
@@ -322,4 +304,29 @@ impl NatsReader {
             message: e.to_string(),
         })
     }
+}
+
+/// Sends one acknowledgement per acker, 64 at a time; the first error, if any.
+fn send_all<'a, F, Fut, E>(
+    rt: &tokio::runtime::Runtime,
+    ackers: impl Iterator<Item = &'a Acker>,
+    send: F,
+) -> Result<(), String>
+where
+    F: Fn(&'a Acker) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    rt.block_on(async {
+        futures::stream::iter(ackers.map(|a| {
+            let f = send(a);
+            async move { f.await.map_err(|e| e.to_string()) }
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, String>>()
+        .map(|_| ())
+    })
 }
