@@ -137,6 +137,9 @@ fn time() -> impl Strategy<Value = (String, i64)> {
             let utc = if neg { local + off } else { local - off };
             (text, utc * MICROS_PER_SECOND)
         })
+        // 1 January 1970 with a positive offset is before the epoch, which the parser refuses
+        // (`plausible_time`); that refusal has its own unit test.
+        .prop_filter("instants before 1970 are refused", |(_, ts)| *ts >= 0)
 }
 
 fn field_bytes() -> impl Strategy<Value = Vec<u8>> {
