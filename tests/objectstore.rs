@@ -233,42 +233,194 @@ fn retention_sweeps_verifies_and_holds_on_s3() {
     assert!(text(&out.stdout).contains("session"));
 }
 
-/// `logveil query`, `subject find` and `subject erase` do not read object storage yet: they
-/// say so (exit 2) and name no identifier, and create nothing locally.
+/// Every manifest under `lake/<dataset>` lists exactly the Parquet files beside it, with
+/// their row counts.
+fn manifests_match(lake: &Path, dataset: &str) {
+    for m in files_under(&lake.join(dataset))
+        .into_iter()
+        .filter(|p| p.ends_with("_manifest.json"))
+    {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+        let dir = m.parent().unwrap();
+        let mut listed: Vec<(String, u64)> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["rows"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        listed.sort();
+        let mut present: Vec<(String, u64)> = files_under(dir)
+            .iter()
+            .filter(|p| is_parquet(p))
+            .map(|p| {
+                let rows = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(p).unwrap(),
+                )
+                .map(|r| {
+                    parquet::file::reader::FileReader::metadata(&r)
+                        .file_metadata()
+                        .num_rows() as u64
+                })
+                .unwrap();
+                (p.file_name().unwrap().to_string_lossy().into_owned(), rows)
+            })
+            .collect();
+        present.sort();
+        assert_eq!(listed, present, "{}", m.display());
+    }
+}
+
+/// `logveil query` and the data-subject requests on an S3 root give the answers they give on
+/// disk. An erasure killed right after replacing its first file, then run again, removes
+/// exactly the subject's rows: manifests stay true, receipts in the bucket verify, nothing
+/// staged is left, and the address reaches neither the output nor the bucket.
 #[cfg(feature = "query")]
 #[test]
-fn query_and_subject_requests_refuse_an_s3_root_clearly() {
-    if !s3_available("query_and_subject_requests_refuse_an_s3_root_clearly") {
+fn query_find_export_and_erase_work_on_s3() {
+    if !s3_available("query_find_export_and_erase_work_on_s3") {
         return;
     }
-    let bucket = new_bucket("query");
+    let bucket = new_bucket("dsr");
     let root = format!("s3://{bucket}/lake");
     ok(&mut ingest(&root, &fixture("access.log"), "combined", None));
-    let ip = fixture_ips().into_iter().next().unwrap();
-    let cwd = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["query", "--root", &root, "SELECT count(*) FROM access"],
-        vec!["subject", "find", "--dev-key", "--root", &root, "--ip", &ip],
-        vec![
+    let local = tempfile::tempdir().unwrap();
+    let local_root = local.path().display().to_string();
+    ok(bin()
+        .args(["ingest", "--dev-key", "--format", "combined", "--out"])
+        .arg(local.path())
+        .arg(fixture("access.log")));
+    let sql = "SELECT count(*) AS n, count(DISTINCT ip_pseudonym) AS ips, min(dt) AS first, \
+               max(hour) AS last FROM access";
+    let query = |root: &str| {
+        let o = ok(s3_bin().args(["query", "--format", "csv", "--root", root, sql]));
+        text(&o.stdout)
+    };
+    let on_s3 = query(&root);
+    assert_eq!(on_s3, query(&local_root));
+    let total: u64 = on_s3
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(total > 0, "{on_s3}");
+
+    // The address with the most rows, found alike on S3 and on disk.
+    let t = text(&std::fs::read(fixture("access.log")).unwrap());
+    let ip = fixture_ips()
+        .into_iter()
+        .max_by_key(|ip| {
+            t.lines()
+                .filter(|l| l.starts_with(&format!("{ip} ")))
+                .count()
+        })
+        .unwrap();
+    let find = |root: &str| -> serde_json::Value {
+        let o = ok(s3_bin().args([
             "subject",
-            "erase",
+            "find",
             "--dev-key",
-            "--request-id",
-            "dsr-1",
+            "--json",
+            "--root",
+            root,
+            "--ip",
+            &ip,
+        ]));
+        assert!(!text(&o.stdout).contains(&ip) && !text(&o.stderr).contains(&ip));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let found = find(&root);
+    let rows = found["rows"].as_u64().unwrap();
+    assert!(rows > 1, "{found}");
+    assert_eq!(found["rows"], find(&local_root)["rows"]);
+    let out = tempfile::tempdir().unwrap();
+    let o = ok(s3_bin()
+        .args([
+            "subject",
+            "export",
+            "--dev-key",
             "--root",
             &root,
             "--ip",
             &ip,
-        ],
-    ] {
-        let o = run(s3_bin().current_dir(cwd.path()).args(&args));
-        let err = text(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("local output roots only"), "{args:?}: {err}");
-        assert!(!err.contains(&ip), "{err}");
+            "--out",
+        ])
+        .arg(out.path().join("export")));
+    assert!(!text(&o.stderr).contains(&ip));
+    let exported = std::fs::read_to_string(out.path().join("export/access.jsonl")).unwrap();
+    assert_eq!(exported.lines().count() as u64, rows);
+
+    // Killed (abort) right after its first file is replaced, then finished by a rerun.
+    let erase = |crash: Option<&str>| {
+        let mut c = s3_bin();
+        c.args([
+            "subject",
+            "erase",
+            "--dev-key",
+            "--json",
+            "--request-id",
+            "dsr-s3",
+        ])
+        .args(["--root", &root, "--ip", &ip]);
+        if let Some(step) = crash {
+            c.env("LOGVEIL_TEST_CRASH_AT", step);
+        }
+        run(&mut c)
+    };
+    let o = erase(Some("replaced:1"));
+    assert!(!o.status.success(), "did not crash: {}", text(&o.stderr));
+    let o = erase(None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(!stdout.contains(&ip) && !stderr.contains(&ip), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["resumed"], true, "{r}");
+    assert_eq!(r["rows_removed"].as_u64(), Some(rows), "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    assert_eq!(find(&root)["rows"], 0);
+    let after = query(&root);
+    let left: u64 = after
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(left, total - rows, "{after}");
+    ok(s3_bin().args(["retention", "verify", "--root", &root]));
+
+    let m = tempfile::tempdir().unwrap();
+    mirror(&bucket, m.path());
+    let lake = m.path().join("lake");
+    manifests_match(&lake, "access");
+    assert_eq!(parquet_rows(&lake, "access"), total - rows);
+    for k in keys(&bucket) {
+        assert!(!k.contains("_staging") && !k.contains("erase-"), "{k}");
+        assert!(!k.contains("erasures/pending"), "{k}");
     }
+    let receipts = all_output_text(&lake.join("_retention"))
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().contains("receipts"))
+        .map(|(_, t)| t)
+        .collect::<String>();
     assert!(
-        files_under(cwd.path()).is_empty(),
-        "nothing created locally"
+        receipts.contains("subject_erasure"),
+        "receipts in the bucket"
     );
+    for (p, t) in all_output_text(m.path()) {
+        let leaked = t
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+            .any(|tok| tok == ip);
+        assert!(!leaked, "{ip} in {}", p.display());
+    }
 }

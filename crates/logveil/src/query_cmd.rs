@@ -62,13 +62,8 @@ pub fn cmd_query(a: QueryArgs) -> Result<()> {
     if a.format == OutFormat::Parquet && a.output.is_none() {
         return Err(crate::usage("--format parquet needs --output FILE"));
     }
-    if logveil_sink::storage::is_remote_location(&a.root.to_string_lossy()) {
-        return Err(crate::usage(format!(
-            "--root {}: logveil query reads local output roots only for now; read object storage with DuckDB, Spark or Polars (docs/DEPLOY.md), or query a local copy",
-            a.root.display()
-        )));
-    }
-    if !a.root.is_dir() {
+    // An object-storage root (s3://…) is checked when it is listed.
+    if !logveil_sink::storage::is_remote_location(&a.root.to_string_lossy()) && !a.root.is_dir() {
         return Err(crate::usage(format!(
             "--root {}: not a directory (give an output root: a pipeline's [output] root)",
             a.root.display()

@@ -71,13 +71,7 @@ pub fn query_options(
     now: &Option<String>,
     threads: Option<usize>,
 ) -> Result<QueryOptions> {
-    if logveil_sink::storage::is_remote_location(&root.to_string_lossy()) {
-        return Err(usage(format!(
-            "--root {}: subject find, export and erase work on local output roots only for now (object storage: see docs/CONFIGURATION.md)",
-            root.display()
-        )));
-    }
-    if !root.is_dir() {
+    if !logveil_sink::storage::is_remote_location(&root.to_string_lossy()) && !root.is_dir() {
         return Err(usage(format!("--root {}: not a directory", root.display())));
     }
     let now = now_or(now)?;

@@ -458,7 +458,7 @@ fn erase_partition(
     let _lock = lock_dataset(storage, dataset)?;
     let part = key.dir();
     let mpath = manifest_path(dataset, key);
-    let mut manifest = Manifest::read(storage, &mpath)?;
+    let manifest = Manifest::read(storage, &mpath)?;
     // No manifest and a tombstone: the sweep is deleting it; leave it to the sweep.
     if manifest.is_none() && storage.exists(&tombstone_path(dataset, key))? {
         return Ok(Outcome::default());
@@ -618,26 +618,39 @@ fn erase_partition(
     if out.done.is_empty() {
         return Ok(out);
     }
-    // The manifest says what is in place.
-    if let Some(m) = manifest.as_mut() {
-        let before = m.clone();
-        for c in &out.done {
-            match &c.blake3_after {
-                None => m.files.retain(|f| f.name != c.file),
-                Some(sum) => {
-                    if let Some(f) = m.files.iter_mut().find(|f| f.name == c.file) {
-                        f.rows = c.rows_after;
-                        f.bytes = c.bytes_after;
-                        f.blake3 = sum.clone();
+    // The manifest says what is in place. It is changed as it is now, not as it was read:
+    // on object storage another instance's commit may have added files to the partition
+    // since (a conditional put, retried, keeps them).
+    if manifest.is_some() {
+        let written = storage.update(&mpath, |current| {
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let mut m = Manifest::parse(&mpath, current)?;
+            let before = m.clone();
+            for c in &out.done {
+                match &c.blake3_after {
+                    None => m.files.retain(|f| f.name != c.file),
+                    Some(sum) => {
+                        if let Some(f) = m.files.iter_mut().find(|f| f.name == c.file) {
+                            f.rows = c.rows_after;
+                            f.bytes = c.bytes_after;
+                            f.blake3 = sum.clone();
+                        }
                     }
                 }
             }
-        }
-        if *m != before {
+            if m == before {
+                return Ok(None);
+            }
             m.rows = m.files.iter().map(|f| f.rows).sum();
             m.bytes = m.files.iter().map(|f| f.bytes).sum();
             m.updated_at = format_rfc3339(eo.wall_clock);
-            put_json(storage, &mpath, m)?;
+            let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
+            text.push(b'\n');
+            Ok(Some(Bytes::from(text)))
+        })?;
+        if written {
             eo.step(EraseStep::ManifestWritten);
         }
     }
@@ -658,18 +671,6 @@ fn partition_key(p: &str) -> Option<HourKey> {
 }
 
 /// Takes the root's erasure lock (the retention sweep's): one erasure or sweep at a time.
-/// An erasure's root: local disk only for now (it replaces files by renames and takes the
-/// root's lock, which object storage does not have).
-fn local_root(root: &std::path::Path) -> Result<Storage, QueryError> {
-    if logveil_sink::storage::is_remote_location(&root.to_string_lossy()) {
-        return Err(QueryError::Usage(format!(
-            "--root {}: subject erase works on local output roots only for now; erase on a local copy of the affected partitions, or see docs/CONFIGURATION.md (object storage)",
-            root.display()
-        )));
-    }
-    Ok(Storage::local(root)?)
-}
-
 fn lock_root(storage: &Storage) -> Result<Option<std::fs::File>, QueryError> {
     match storage.lock(ROOT_LOCK, false)? {
         Locked::Busy => Err(QueryError::Busy(format!(
@@ -704,7 +705,7 @@ pub fn erase(
     eo: &EraseOptions,
 ) -> Result<EraseReport, QueryError> {
     check_request_id(&eo.request_id).map_err(QueryError::Usage)?;
-    let storage = local_root(&opts.root)?;
+    let storage = crate::open_root(&opts.root)?;
     // One erasure at a time, never beside a retention sweep: they share the receipt chain
     // and the partitions.
     let _root_lock = lock_root(&storage)?;
@@ -733,7 +734,7 @@ pub fn resume(
     operator: &str,
     wall_clock: i64,
 ) -> Result<Option<EraseReport>, QueryError> {
-    let storage = local_root(&opts.root)?;
+    let storage = crate::open_root(&opts.root)?;
     let _root_lock = lock_root(&storage)?;
     let Some(request) = pending(&storage)? else {
         return Ok(None);
@@ -1080,7 +1081,7 @@ fn write_receipts(
 
 /// The erasures waiting for holds, by request id.
 pub fn queued(root: &std::path::Path) -> Result<Vec<Queued>, QueryError> {
-    let storage = local_root(root)?;
+    let storage = crate::open_root(root)?;
     let mut out = Vec::new();
     for o in storage.list(&StorePath::from(format!("{ERASURES_DIR}/queued")))? {
         if let Some(q) = get_json::<Queued>(&storage, &o.location)? {
@@ -1098,7 +1099,7 @@ pub fn apply_queued(
     operator: &str,
     wall_clock: i64,
 ) -> Result<Vec<EraseReport>, QueryError> {
-    let storage = local_root(&opts.root)?;
+    let storage = crate::open_root(&opts.root)?;
     let holds = HoldSet::load(&storage)?;
     let mut out = Vec::new();
     // An interrupted erasure (a queued one, say) is finished first.

@@ -12,6 +12,9 @@
 //! either: the query reads one consistent set of partitions.
 //!
 //! Results stream: [`Results`] hands out record batches as DataFusion produces them.
+//!
+//! A root may be object storage (`s3://bucket/prefix`): DataFusion reads it through the
+//! sink's own store (`store`), judged from the same manifests and tombstones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,11 +37,13 @@ use futures::{StreamExt, TryStreamExt};
 use logveil_model::{DatasetKind, HourKey};
 use logveil_sink::Storage;
 use logveil_sink::manifest::{
-    DATASET_MARKER, DatasetMarker, Manifest, manifest_path, partition_expiry, tombstone_path,
+    DATASET_MARKER, DatasetMarker, Manifest, manifest_path, marker_path, partition_expiry,
+    tombstone_path,
 };
 use object_store::path::Path as StorePath;
 
 pub mod erase;
+mod store;
 pub mod subject;
 
 pub use datafusion::arrow;
@@ -217,7 +222,19 @@ fn balanced_or(mut terms: Vec<Expr>) -> Expr {
 }
 
 /// Datasets under the root: directories with a dataset marker, by name.
-fn datasets(root: &Path) -> Result<Vec<String>, QueryError> {
+fn datasets(root: &Path, storage: &Storage) -> Result<Vec<String>, QueryError> {
+    if storage.local_root().is_none() {
+        let mut out = Vec::new();
+        for p in storage.list_level(&StorePath::default())?.common_prefixes {
+            if let Some(name) = p.filename()
+                && storage.exists(&marker_path(name))?
+            {
+                out.push(name.to_string());
+            }
+        }
+        out.sort();
+        return Ok(out);
+    }
     let rd = std::fs::read_dir(root).map_err(|source| QueryError::Io {
         path: root.display().to_string(),
         source,
@@ -248,6 +265,13 @@ fn listed_partition_cols() -> Vec<(String, DataType)> {
     ]
 }
 
+/// An output root judged at a query's `now`: its storage, its datasets and its tables.
+pub(crate) struct Judgement {
+    storage: Storage,
+    judged: Vec<Judged>,
+    tables: Vec<TableInfo>,
+}
+
 /// One dataset of the root, judged at the query's `now`.
 pub(crate) struct Judged {
     name: String,
@@ -262,17 +286,11 @@ pub(crate) struct Judged {
 /// judged more partitions than the budget).
 /// A dataset that cannot be read (an unreadable marker or listing) gets its reason in its
 /// [`TableInfo`] and is not registered, so it fails only the queries that name it.
-pub(crate) fn judge_root(opts: &QueryOptions) -> Result<(Vec<Judged>, Vec<TableInfo>), QueryError> {
-    if logveil_sink::storage::is_remote_location(&opts.root.to_string_lossy()) {
-        return Err(QueryError::Usage(format!(
-            "--root {}: logveil query and subject find/export read local output roots only for now; read object storage with DuckDB, Spark or Polars (docs/DEPLOY.md), or query a local copy",
-            opts.root.display()
-        )));
-    }
-    let storage = Storage::local(&opts.root)?;
+pub(crate) fn judge_root(opts: &QueryOptions) -> Result<Judgement, QueryError> {
+    let storage = open_root(&opts.root)?;
     let mut judged = Vec::new();
     let mut tables = Vec::new();
-    for name in datasets(&opts.root)? {
+    for name in datasets(&opts.root, &storage)? {
         let mut info = TableInfo {
             name: name.clone(),
             kind: String::new(),
@@ -304,7 +322,44 @@ pub(crate) fn judge_root(opts: &QueryOptions) -> Result<(Vec<Judged>, Vec<TableI
         }
         tables.push(info);
     }
-    Ok((judged, tables))
+    Ok(Judgement {
+        storage,
+        judged,
+        tables,
+    })
+}
+
+/// An output root: a local directory, or object storage (`s3://bucket/prefix`, configured
+/// from the environment like every command that takes `--root`).
+pub fn open_root(root: &Path) -> Result<Storage, QueryError> {
+    let location = root.to_string_lossy();
+    if logveil_sink::storage::is_remote_location(&location) {
+        Ok(Storage::open(&location, &BTreeMap::new())?)
+    } else {
+        Ok(Storage::local(root)?)
+    }
+}
+
+/// Where a root's tables are, as DataFusion lists them.
+enum TableRoot {
+    Local(PathBuf),
+    /// The root's URL (`s3://bucket/prefix`, no trailing slash).
+    Remote(String),
+}
+
+impl TableRoot {
+    /// The URL of a directory under the root (`rel`: `access`, `access/dt=…/hour=…`).
+    fn url(&self, rel: &str) -> Result<ListingTableUrl, DataFusionError> {
+        match self {
+            TableRoot::Local(root) => directory_url(&root.join(rel)),
+            TableRoot::Remote(base) => {
+                let url = url::Url::parse(&format!("{base}/{rel}/")).map_err(|e| {
+                    DataFusionError::Configuration(format!("{base}/{rel}: not a URL: {e}"))
+                })?;
+                ListingTableUrl::try_new(url, None)
+            }
+        }
+    }
 }
 
 /// Registers the judged datasets in a new session, each as an expiry-aware view. A dataset
@@ -312,15 +367,37 @@ pub(crate) fn judge_root(opts: &QueryOptions) -> Result<(Vec<Judged>, Vec<TableI
 /// with the reason in its [`TableInfo`].
 pub(crate) async fn session(
     opts: &QueryOptions,
-    judged: Vec<Judged>,
-    mut tables: Vec<TableInfo>,
+    judgement: Judgement,
 ) -> Result<(SessionContext, Vec<TableInfo>), QueryError> {
+    let Judgement {
+        storage,
+        judged,
+        mut tables,
+    } = judgement;
     let config = SessionConfig::new()
         .with_target_partitions(opts.threads.max(1))
         .with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    let root = if storage.is_remote() {
+        // DataFusion reads the bucket through the sink's own client (one set of
+        // credentials and connections), registered for the bucket's URL.
+        let base = storage.label().to_string();
+        let url = url::Url::parse(&base)
+            .map_err(|e| QueryError::Usage(format!("--root {base}: not a URL: {e}")))?;
+        let bucket = url::Url::parse(&url[..url::Position::BeforePath])
+            .map_err(|e| QueryError::Usage(format!("--root {base}: not a URL: {e}")))?;
+        let prefix = url.path().trim_matches('/').to_string();
+        ctx.register_object_store(&bucket, Arc::new(store::RootStore::new(storage, &prefix)));
+        TableRoot::Remote(
+            format!("{}/{prefix}", &url[..url::Position::BeforePath])
+                .trim_end_matches('/')
+                .to_string(),
+        )
+    } else {
+        TableRoot::Local(opts.root.clone())
+    };
     for j in judged {
-        if let Err(e) = register(&ctx, opts, &j).await
+        if let Err(e) = register(&ctx, &root, &j).await
             && let Some(info) = tables.iter_mut().find(|t| t.name == j.name)
         {
             info.error = Some(e.to_string());
@@ -330,9 +407,8 @@ pub(crate) async fn session(
 }
 
 /// Registers one judged dataset's view.
-async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Result<(), QueryError> {
+async fn register(ctx: &SessionContext, root: &TableRoot, j: &Judged) -> Result<(), QueryError> {
     let (name, visible, hidden) = (j.name.as_str(), &j.visible, &j.hidden);
-    let dir = opts.root.join(name);
     let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(listed_partition_cols());
@@ -363,7 +439,7 @@ async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Resu
             let state = ctx.state();
             let schemas: Vec<Schema> = futures::stream::iter(from.iter().map(|k| {
                 let (listing, state) = (&listing, &state);
-                let url = directory_url(&dir.join(k.dir()));
+                let url = root.url(&format!("{name}/{}", k.dir()));
                 async move {
                     let schema = listing.infer_schema(state, &url?).await?;
                     Ok::<_, DataFusionError>(schema.as_ref().clone())
@@ -385,7 +461,7 @@ async fn register(ctx: &SessionContext, opts: &QueryOptions, j: &Judged) -> Resu
                 .map(|(n, t)| cast(col(n.as_str()), t).alias(n)),
         )
         .collect();
-    let config = ListingTableConfig::new(directory_url(&dir)?)
+    let config = ListingTableConfig::new(root.url(name)?)
         .with_listing_options(listing)
         .with_schema(file_schema);
     let table = ListingTable::try_new(config)?;
@@ -468,10 +544,10 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, QueryError> {
 /// Plans one SQL statement (or its plan, with `explain`) and starts it. DataFusion's
 /// operators run on a runtime of `opts.threads` workers, owned by the [`Results`].
 pub fn query(opts: &QueryOptions, sql: &str, explain: bool) -> Result<Results, QueryError> {
-    let (judged, tables) = judge_root(opts)?;
+    let judgement = judge_root(opts)?;
     let runtime = runtime(opts.threads)?;
     let (stream, schema, tables) = runtime.block_on(async {
-        let (ctx, tables) = session(opts, judged, tables).await?;
+        let (ctx, tables) = session(opts, judgement).await?;
         // Queries only: no DDL, no DML (`COPY … TO`, `INSERT`), no `SET`.
         let read_only = SQLOptions::new()
             .with_allow_ddl(false)

@@ -290,13 +290,14 @@ impl SubjectSearch {
         needles: Needles,
         days: DayRange,
     ) -> Result<SubjectSearch, QueryError> {
-        let (judged, tables) = crate::judge_root(opts)?;
-        let retention = judged
+        let judgement = crate::judge_root(opts)?;
+        let retention = judgement
+            .judged
             .iter()
             .map(|j| (j.name.clone(), j.marker.retention_days))
             .collect();
         let runtime = crate::runtime(opts.threads)?;
-        let (ctx, tables) = runtime.block_on(session(opts, judged, tables))?;
+        let (ctx, tables) = runtime.block_on(session(opts, judgement))?;
         Ok(SubjectSearch {
             runtime: Arc::new(runtime),
             ctx,

@@ -252,6 +252,30 @@ impl Storage {
         run(self.remote, fut)
     }
 
+    /// A request of [`store`](Self::store) to await from another async runtime (a query
+    /// engine's): object storage requests run on the storage's own I/O runtime, whose HTTP
+    /// connections live there; others run in place.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> futures::future::BoxFuture<'static, T> {
+        use futures::FutureExt;
+        match (self.remote, IO_RUNTIME.get()) {
+            (true, Some(rt)) => {
+                let task = rt.spawn(fut);
+                async move {
+                    match task.await {
+                        Ok(v) => v,
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(e) => unreachable!("storage request cancelled: {e}"),
+                    }
+                }
+                .boxed()
+            }
+            _ => fut.boxed(),
+        }
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }
