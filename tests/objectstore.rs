@@ -202,7 +202,7 @@ fn retention_sweeps_verifies_and_holds_on_s3() {
         "legal",
     ]));
     // Far enough ahead that the access rows (30 days) and sessions (90) have expired.
-    let out = ok(s3_bin().args([
+    let sweep = [
         "retention",
         "sweep",
         "--root",
@@ -211,7 +211,36 @@ fn retention_sweeps_verifies_and_holds_on_s3() {
         "2027-06-01T00:00:00Z",
         "--allow-future-now",
         "--json",
-    ]));
+    ];
+    // The root's lease, held by a live process of another machine: the sweep waits for it
+    // (refused, naming the holder); once it has ended, the sweep takes it over.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = |expires_at_ms: i64| {
+        let body = serde_json::json!({
+            "format": "logveil-lease", "holder": "h-1", "host": "node-b", "pid": 4242,
+            "machine": "another-boot/pid:[1]", "acquired_at_ms": now_ms - 1000,
+            "expires_at_ms": expires_at_ms,
+        });
+        let (status, _) = http(
+            "PUT",
+            &format!("/{bucket}/lake/_retention/sweep.lock"),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200);
+    };
+    lease(now_ms + 600_000);
+    let o = run(s3_bin().args(sweep));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("node-b"), "{}", text(&o.stderr));
+    lease(now_ms - 1);
+    let out = ok(s3_bin().args(sweep));
+    assert!(
+        !keys(&bucket).iter().any(|k| k.ends_with("sweep.lock")),
+        "the lease is released"
+    );
     let report = text(&out.stdout);
     let m = tempfile::tempdir().unwrap();
     mirror(&bucket, m.path());

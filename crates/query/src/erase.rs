@@ -41,10 +41,10 @@ use logveil_retention::receipts::{NewEntry, ReceiptLog};
 use logveil_retention::sweep::ROOT_LOCK;
 use logveil_retention::{HoldSet, check_request_id};
 use logveil_sink::Storage;
+use logveil_sink::lease::Exclusive;
 use logveil_sink::manifest::{
     Manifest, lock_dataset, manifest_path, partition_path, tombstone_path,
 };
-use logveil_sink::storage::Locked;
 use logveil_sink::writer::rewrite_properties;
 use object_store::path::Path as StorePath;
 use serde::{Deserialize, Serialize};
@@ -671,15 +671,18 @@ fn partition_key(p: &str) -> Option<HourKey> {
 }
 
 /// Takes the root's erasure lock (the retention sweep's): one erasure or sweep at a time.
-fn lock_root(storage: &Storage) -> Result<Option<std::fs::File>, QueryError> {
-    match storage.lock(ROOT_LOCK, false)? {
-        Locked::Busy => Err(QueryError::Busy(format!(
-            "another erasure or retention sweep is running on {}; let it finish (a killed one releases its lock)",
-            storage.label()
-        ))),
-        Locked::Held(f) => Ok(Some(f)),
-        Locked::NotLocal => Ok(None),
-    }
+fn lock_root(storage: &Storage) -> Result<Exclusive, QueryError> {
+    storage.exclusive(ROOT_LOCK)?.map_err(|who| {
+        QueryError::Busy(format!(
+            "another erasure or retention sweep is running on {} ({who}); let it finish (a killed one releases its lock{})",
+            storage.label(),
+            if storage.is_remote() {
+                ": on object storage, once its lease ends, at most 2 minutes later"
+            } else {
+                ""
+            }
+        ))
+    })
 }
 
 /// The request of the erasure an interrupted run left, if any.
@@ -708,7 +711,7 @@ pub fn erase(
     let storage = crate::open_root(&opts.root)?;
     // One erasure at a time, never beside a retention sweep: they share the receipt chain
     // and the partitions.
-    let _root_lock = lock_root(&storage)?;
+    let root_lock = lock_root(&storage)?;
     // Another request's unfinished erasure first: its rewritten files are in place, its
     // manifests may not be.
     if let Some(other) = pending(&storage)?.filter(|p| *p != eo.request_id) {
@@ -724,7 +727,7 @@ pub fn erase(
             opts.root.display()
         )));
     }
-    run(opts, &storage, needles, days, eo, journal)
+    run(opts, &storage, &root_lock, needles, days, eo, journal)
 }
 
 /// Finishes the erasure an interrupted run left (with the pseudonyms and period its journal
@@ -735,7 +738,7 @@ pub fn resume(
     wall_clock: i64,
 ) -> Result<Option<EraseReport>, QueryError> {
     let storage = crate::open_root(&opts.root)?;
-    let _root_lock = lock_root(&storage)?;
+    let root_lock = lock_root(&storage)?;
     let Some(request) = pending(&storage)? else {
         return Ok(None);
     };
@@ -749,13 +752,14 @@ pub fn resume(
         hook: None,
     };
     let (needles, days) = (j.needles.clone(), j.days);
-    run(opts, &storage, needles, days, &eo, Some(j)).map(Some)
+    run(opts, &storage, &root_lock, needles, days, &eo, Some(j)).map(Some)
 }
 
 /// The erasure proper, under the root's lock; `journal` is an interrupted run's.
 fn run(
     opts: &QueryOptions,
     storage: &Storage,
+    root_lock: &Exclusive,
     needles: Needles,
     days: DayRange,
     eo: &EraseOptions,
@@ -862,6 +866,9 @@ fn run(
                 continue;
             }
         }
+        // A lease on object storage that could not be renewed may be another process's now:
+        // stop; the journal lets a rerun finish.
+        root_lock.check()?;
         let out = erase_partition(
             &storage,
             dataset,
@@ -903,6 +910,7 @@ fn run(
         started_at: &journal.started_at,
         skipped: &skipped,
     };
+    root_lock.check()?;
     let receipts = write_receipts(&log, eo, &facts, &changes)?;
     eo.step(EraseStep::Receipted);
     finish(&storage, eo, &journal, &held, &needles, days)?;

@@ -386,8 +386,14 @@ pub(crate) async fn session(
             .map_err(|e| QueryError::Usage(format!("--root {base}: not a URL: {e}")))?;
         let bucket = url::Url::parse(&url[..url::Position::BeforePath])
             .map_err(|e| QueryError::Usage(format!("--root {base}: not a URL: {e}")))?;
+        // DataFusion decodes the table URLs' paths (`%20` is a space), as the sink did.
+        let decoded = object_store_df::path::Path::from_url_path(url.path())
+            .map_err(|e| QueryError::Usage(format!("--root {base}: bad prefix: {e}")))?;
         let prefix = url.path().trim_matches('/').to_string();
-        ctx.register_object_store(&bucket, Arc::new(store::RootStore::new(storage, &prefix)));
+        ctx.register_object_store(
+            &bucket,
+            Arc::new(store::RootStore::new(storage, decoded.as_ref())),
+        );
         TableRoot::Remote(
             format!("{}/{prefix}", &url[..url::Position::BeforePath])
                 .trim_end_matches('/')

@@ -266,6 +266,22 @@ mod tests {
         assert!(s.inner(&Path::from("other/x")).is_none());
         let back = s.outer(&os14::path::Path::from("access/dt=2026-11-28/a b.parquet"));
         assert_eq!(back.as_ref(), "lake/eu/access/dt=2026-11-28/a b.parquet");
+        // A prefix written with escapes in the root's URL: DataFusion's paths are decoded,
+        // and so is the prefix the store is given (`lib.rs`, `session`).
+        let decoded = Path::from_url_path("/lake%20eu/").unwrap();
+        let s = RootStore::new(Storage::memory(), decoded.as_ref());
+        let table = Path::from_url_path("/lake%20eu/access/x.parquet").unwrap();
+        assert_eq!(s.inner(&table).unwrap().as_ref(), "access/x.parquet");
+        // No prefix: the root is the bucket.
+        let s = RootStore::new(Storage::memory(), "");
+        assert_eq!(
+            s.inner(&Path::from("access/x")).unwrap().as_ref(),
+            "access/x"
+        );
+        assert_eq!(
+            s.outer(&os14::path::Path::from("access/x")).as_ref(),
+            "access/x"
+        );
     }
 
     #[test]

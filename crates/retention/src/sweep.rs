@@ -36,11 +36,11 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use logveil_model::HourKey;
 use logveil_model::time::{MICROS_PER_HOUR, days_micros, format_rfc3339, parse_rfc3339};
+use logveil_sink::lease::Exclusive;
 use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
     partition_expiry, partition_path, raise_floor, tombstone_path,
 };
-use logveil_sink::storage::Locked;
 use logveil_sink::{SinkError, Storage};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
@@ -416,6 +416,8 @@ struct Run<'r> {
     pending: Vec<Pending>,
     /// Partitions with a tombstone (done in the recovery pass).
     tombstoned: BTreeSet<(String, HourKey)>,
+    /// The root's lock (none for a dry run).
+    lock: Option<Exclusive>,
 }
 
 impl Run<'_> {
@@ -464,8 +466,9 @@ impl<'a> Sweeper<'a> {
     /// directory) becomes a problem in the report and the sweep goes on; the receipts of
     /// every partition deleted are written even if the sweep then fails.
     pub fn sweep(&self, opts: &SweepOptions) -> Result<SweepReport> {
-        let _lock = self.lock_root(opts.dry_run)?;
+        let lock = self.lock_root(opts.dry_run)?;
         let mut run = Run {
+            lock,
             opts,
             holds: HoldSet::load(&self.storage)?,
             log: ReceiptLog::new(self.storage.clone()),
@@ -651,6 +654,11 @@ impl<'a> Sweeper<'a> {
                         continue;
                     }
                     run.report.partitions_examined += 1;
+                    // A lease on object storage that could not be renewed may be another
+                    // sweep's now: stop (the next sweep finishes what this one started).
+                    if let Some(l) = &run.lock {
+                        l.check()?;
+                    }
                     if let Err(e) = self.sweep_partition(run, &dataset, &marker, key) {
                         run.attention(format!("{dataset}/{}/", key.dir()), e);
                     }
@@ -707,19 +715,22 @@ impl<'a> Sweeper<'a> {
         Ok(())
     }
 
-    /// One sweep (or erasure, `logveil subject erase`) at a time per local root. Object stores have no such lock: run one sweep
-    /// per root there (a second would find the same partitions; receipt segments are never
-    /// overwritten, but both sweeps would record).
-    fn lock_root(&self, dry_run: bool) -> Result<Option<std::fs::File>> {
+    /// One sweep (or erasure, `logveil subject erase`) at a time per root: a file lock on
+    /// local disk, a lease on object storage (`logveil_sink::lease`).
+    fn lock_root(&self, dry_run: bool) -> Result<Option<Exclusive>> {
         if dry_run {
             return Ok(None);
         }
-        match self.storage.lock(ROOT_LOCK, false)? {
-            Locked::Held(f) => Ok(Some(f)),
-            Locked::NotLocal => Ok(None),
-            Locked::Busy => Err(RetentionError::Usage(format!(
-                "another retention sweep or erasure is running on {}; let it finish (a killed one releases its lock)",
-                self.storage.label()
+        match self.storage.exclusive(ROOT_LOCK)? {
+            Ok(l) => Ok(Some(l)),
+            Err(who) => Err(RetentionError::Usage(format!(
+                "another retention sweep or erasure is running on {} ({who}); let it finish (a killed one releases its lock{})",
+                self.storage.label(),
+                if self.storage.is_remote() {
+                    ": on object storage, once its lease ends, at most 2 minutes later"
+                } else {
+                    ""
+                }
             ))),
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod builders;
 pub mod journal;
+pub mod lease;
 pub mod manifest;
 pub mod selfcheck;
 pub mod storage;

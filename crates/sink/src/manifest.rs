@@ -570,7 +570,11 @@ fn merged_manifest(
         },
     };
     for f in present {
-        m.files.retain(|x| x.name != f.name);
+        // Already recorded (a commit completed again after a crash): the entry stands, as an
+        // erasure may have rewritten the file and its entry since.
+        if m.files.iter().any(|x| x.name == f.name) {
+            continue;
+        }
         m.files.push(ManifestFile {
             name: f.name.clone(),
             rows: f.rows,

@@ -520,9 +520,10 @@ impl Storage {
     }
 
     /// Makes a finished upload visible under its final name, replacing what is there in one
-    /// step (local disk: an atomic rename; object stores: the upload already replaced it).
-    /// Readers see the old object or the new one, never neither or a mix. For objects that
-    /// are recomputed whole, such as a rollup's file.
+    /// step (local disk: an atomic rename; object stores: one server-side copy of the staged
+    /// object over the name, then the staged object deleted). Readers see the old object or
+    /// the new one, never neither or a mix. For objects that are recomputed whole (a
+    /// rollup's file, a file an erasure rewrote).
     pub fn replace(&self, c: &Committed) -> Result<()> {
         let Some(staged) = &c.staged else {
             return Ok(());
