@@ -318,6 +318,18 @@ fn sweep(a: SweepArgs) -> Result<()> {
             format!(", {} problems", r.problems.len())
         }
     );
+    if r.staged_removed > 0 {
+        say!(
+            info,
+            "{} staged upload(s) older than a day that no commit will publish {}",
+            r.staged_removed,
+            if a.dry_run {
+                "would be removed (dry run)"
+            } else {
+                "removed"
+            }
+        );
+    }
     for d in &r.floors_raised {
         say!(
             info,

@@ -36,6 +36,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use logveil_model::HourKey;
 use logveil_model::time::{MICROS_PER_HOUR, days_micros, format_rfc3339, parse_rfc3339};
+use logveil_sink::journal::{CHECKPOINTS_DIR, JournalState};
 use logveil_sink::lease::Exclusive;
 use logveil_sink::manifest::{
     DatasetMarker, MANIFEST_NAME, Manifest, TOMBSTONES_DIR, lock_dataset, manifest_path,
@@ -50,9 +51,15 @@ use crate::holds::{Hold, HoldSet};
 use crate::receipts::{NewEntry, ReceiptLog};
 use crate::{Result, RetentionError};
 
-/// The root's lock (local disk): one sweep, or one erasure (`logveil subject erase`, which
-/// shares the receipt chain and the partitions), at a time.
+/// The root's lock (a file lock on local disk, a lease on object storage): one sweep, or one
+/// erasure (`logveil subject erase`, which shares the receipt chain and the partitions), at a
+/// time.
 pub const ROOT_LOCK: &str = "_retention/sweep.lock";
+
+/// How old (by the real clock) a staged upload must be before the sweep removes it, if no
+/// pending commit lists it: an upload is published within a commit interval of being
+/// finished, so one a day old was left by a process that died or was fenced.
+pub const STAGING_MAX_AGE_MICROS: i64 = 24 * MICROS_PER_HOUR;
 
 /// The root's status file of the last completed sweep (for monitoring).
 pub const LAST_SWEEP_PATH: &str = "_retention/last_sweep.json";
@@ -230,6 +237,10 @@ pub struct SweepReport {
     pub partitions_examined: u64,
     /// Datasets whose retention floor was raised (see [`raise_floor`]).
     pub floors_raised: Vec<String>,
+    /// Staged uploads removed (or, in a dry run, to be removed): older than
+    /// [`STAGING_MAX_AGE_MICROS`], listed by no pending commit. Never visible to readers, but
+    /// rows all the same (and, on object storage, paid for).
+    pub staged_removed: u64,
 }
 
 /// `dt=YYYY-MM-DD` + `hour=HH` → the partition. Only the canonical spelling the sink
@@ -483,7 +494,8 @@ impl<'a> Sweeper<'a> {
         };
         let swept = self
             .recover(&mut run)
-            .and_then(|()| self.sweep_datasets(&mut run));
+            .and_then(|()| self.sweep_datasets(&mut run))
+            .and_then(|()| self.clean_staging(&mut run));
         let flushed = self.flush(&mut run);
         swept?;
         flushed?;
@@ -675,6 +687,66 @@ impl<'a> Sweeper<'a> {
                     Ok(false) => {}
                     Err(e) => run.attention(format!("{dataset}/_dataset.json"), e),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step three: staged uploads no commit will publish (a process killed between writing a
+    /// file and its commit's journal entry, or fenced by another instance). Those a pending
+    /// epoch of any source's journal lists are kept for its recovery; an erasure's while one
+    /// is pending; anything younger than [`STAGING_MAX_AGE_MICROS`] (it may be in use).
+    fn clean_staging(&self, run: &mut Run) -> Result<()> {
+        let mut listed = std::collections::HashSet::new();
+        for o in self.storage.list(&Path::from(CHECKPOINTS_DIR))? {
+            if !o.location.as_ref().ends_with(".json") {
+                continue;
+            }
+            let Some(bytes) = self.storage.get(&o.location)? else {
+                continue;
+            };
+            match serde_json::from_slice::<JournalState>(&bytes) {
+                Ok(j) => listed.extend(
+                    j.pending
+                        .into_iter()
+                        .flat_map(|p| p.files)
+                        .filter_map(|f| f.staged),
+                ),
+                Err(e) => {
+                    run.attention(
+                        o.location.to_string(),
+                        format!(
+                            "not a readable journal ({e}): staged uploads are not cleaned while it is not"
+                        ),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let erasing = !self
+            .storage
+            .list(&Path::from("_retention/erasures/pending"))?
+            .is_empty();
+        for (dataset, _) in datasets(&self.storage)? {
+            for o in self
+                .storage
+                .list(&Path::from(format!("{dataset}/_staging")))?
+            {
+                let age = run.opts.wall_clock - o.last_modified.timestamp_micros();
+                let erasure = o
+                    .location
+                    .filename()
+                    .is_some_and(|n| n.starts_with("erase-"));
+                if age < STAGING_MAX_AGE_MICROS
+                    || listed.contains(o.location.as_ref())
+                    || (erasing && erasure)
+                {
+                    continue;
+                }
+                if !run.opts.dry_run {
+                    self.storage.delete(&o.location)?;
+                }
+                run.report.staged_removed += 1;
             }
         }
         Ok(())

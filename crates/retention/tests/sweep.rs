@@ -407,3 +407,85 @@ fn the_floor_is_dropped_once_no_partition_needs_it() {
     assert_eq!(marker(&s).retention_floor_days, None);
     assert_eq!(marker(&s).floor_days(), 30);
 }
+
+#[test]
+fn staged_uploads_no_commit_will_publish_are_removed_after_a_day() {
+    use logveil_sink::journal::{JournalFile, JournalState, PendingEpoch};
+    let s = root(1);
+    let staged = |name: &str| Path::from(format!("access/_staging/{name}"));
+    for name in ["orphan.tmp", "pending.tmp", "erase-r1-x.parquet.tmp"] {
+        s.put(&staged(name), Bytes::from_static(b"rows")).unwrap();
+    }
+    // A source's pending epoch lists one of them; an erasure is pending.
+    let file = JournalFile {
+        dataset: "access".into(),
+        partition: HourKey::of_micros(t(DAY0)).0,
+        name: "pending.parquet".into(),
+        rows: 1,
+        min_ts: 0,
+        max_ts: 0,
+        bytes: 4,
+        blake3: String::new(),
+        staged: Some("access/_staging/pending.tmp".into()),
+        dest: "access/dt=2026-11-01/hour=00/pending.parquet".into(),
+        run_id: String::new(),
+        key_id: None,
+        dev_key: false,
+    };
+    let journal = JournalState {
+        format: "logveil-journal".into(),
+        version: 1,
+        source: "web".into(),
+        epoch: 1,
+        position: serde_json::Value::Null,
+        pending: Some(PendingEpoch {
+            epoch: 2,
+            position: serde_json::Value::Null,
+            files: vec![file],
+        }),
+    };
+    s.put(
+        &Path::from("_checkpoints/web/t/0.json"),
+        Bytes::from(serde_json::to_vec(&journal).unwrap()),
+    )
+    .unwrap();
+    s.put(
+        &Path::from("_retention/erasures/pending/r1.json"),
+        Bytes::from_static(b"{}"),
+    )
+    .unwrap();
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let at = |wall_clock: i64, dry_run: bool| SweepOptions {
+        now: t(DAY0),
+        wall_clock,
+        dry_run,
+        operator: "test".into(),
+        sweep_id: "s".into(),
+    };
+    let present = |s: &Storage| {
+        s.list(&Path::from("access/_staging"))
+            .unwrap()
+            .into_iter()
+            .map(|o| o.location.filename().unwrap().to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    let all = present(&s);
+    // Young: in use, perhaps.
+    let r = Sweeper::new(s.clone()).sweep(&at(real_now, false)).unwrap();
+    assert_eq!((r.staged_removed, present(&s)), (0, all.clone()));
+    let later = real_now + 2 * MICROS_PER_DAY;
+    let r = Sweeper::new(s.clone()).sweep(&at(later, true)).unwrap();
+    assert_eq!((r.staged_removed, present(&s)), (1, all), "a dry run");
+    let r = Sweeper::new(s.clone()).sweep(&at(later, false)).unwrap();
+    assert_eq!(r.staged_removed, 1);
+    assert_eq!(
+        present(&s),
+        BTreeSet::from([
+            "erase-r1-x.parquet.tmp".to_string(),
+            "pending.tmp".to_string()
+        ])
+    );
+}
