@@ -174,6 +174,10 @@ impl AuditLog {
     ) -> Result<AuditEntry> {
         if let Some(storage) = &self.object {
             let mut written = None;
+            // Entries in the log when it was first read: on a retry, an entry after them just
+            // like ours is ours (a put the store applied but whose answer was lost, then
+            // refused as stale), not to be written twice.
+            let mut first_len: Option<usize> = None;
             storage.update(&self.object_path(), |old| {
                 let text = old.map(|b| String::from_utf8_lossy(b).into_owned());
                 let existing = self.check(text.as_deref().unwrap_or("")).map_err(|e| {
@@ -182,6 +186,18 @@ impl AuditLog {
                         what: e.to_string(),
                     }
                 })?;
+                if let Some(n) = first_len
+                    && let Some(mine) = existing.iter().skip(n).find(|e| {
+                        e.at == at
+                            && e.action == action
+                            && e.operator == operator
+                            && e.details == details
+                    })
+                {
+                    written = Some(mine.clone());
+                    return Ok(None);
+                }
+                first_len.get_or_insert(existing.len());
                 let e = next_entry(&existing, at, action, operator, details.clone());
                 let mut out = text.unwrap_or_default();
                 out.push_str(&serde_json::to_string(&e).expect("audit entry serialises"));
@@ -285,5 +301,101 @@ mod tests {
             assert!(e.contains(what), "{e}");
             assert!(log.append("t", "x", "ops", Map::new()).is_err());
         }
+    }
+
+    /// An object store whose first conditional put is applied but answered as refused (its
+    /// answer lost, the client's retry refused as stale).
+    #[derive(Debug)]
+    struct LostAnswer {
+        inner: object_store::memory::InMemory,
+        lost: std::sync::atomic::AtomicBool,
+    }
+
+    impl std::fmt::Display for LostAnswer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("LostAnswer")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::ObjectStore for LostAnswer {
+        async fn put_opts(
+            &self,
+            location: &StorePath,
+            payload: object_store::PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            let conditional = !matches!(opts.mode, object_store::PutMode::Overwrite);
+            let r = self.inner.put_opts(location, payload, opts).await?;
+            if conditional && !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(object_store::Error::Precondition {
+                    path: location.to_string(),
+                    source: "the retry of an applied put".into(),
+                });
+            }
+            Ok(r)
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &StorePath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &StorePath,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<StorePath>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<StorePath>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&StorePath>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&StorePath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &StorePath,
+            to: &StorePath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn an_append_whose_answer_was_lost_is_written_once() {
+        let store = std::sync::Arc::new(LostAnswer {
+            inner: object_store::memory::InMemory::new(),
+            lost: std::sync::atomic::AtomicBool::new(true),
+        });
+        let storage = Storage::object_store_remote(store.clone(), "mem://".into());
+        let log = AuditLog::of_storage(&storage);
+        log.append("2026-01-01T00:00:00Z", "hold_placed", "a", details("1"))
+            .unwrap();
+        // The next conditional put is applied, then answered as refused.
+        store.lost.store(false, std::sync::atomic::Ordering::SeqCst);
+        let e = log
+            .append("2026-01-01T00:00:01Z", "hold_released", "a", details("2"))
+            .unwrap();
+        assert!(store.lost.load(std::sync::atomic::Ordering::SeqCst));
+        let all = log.verify().unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!((e.seq, all[1].action.as_str()), (2, "hold_released"));
     }
 }

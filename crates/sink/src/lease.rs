@@ -179,19 +179,20 @@ impl Storage {
             });
         }
         let path = Path::from(rel);
+        let holder = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            now_ms(),
+            blake3::hash(
+                format!("{:?}{:?}", std::thread::current().id(), SystemTime::now()).as_bytes()
+            )
+            .to_hex()
+            .get(..12)
+            .unwrap_or_default()
+        );
         let record = |acquired_at_ms| LeaseRecord {
             format: "logveil-lease".into(),
-            holder: format!(
-                "{}-{}-{}",
-                std::process::id(),
-                now_ms(),
-                blake3::hash(
-                    format!("{:?}{:?}", std::thread::current().id(), SystemTime::now()).as_bytes()
-                )
-                .to_hex()
-                .get(..12)
-                .unwrap_or_default()
-            ),
+            holder: holder.clone(),
             host: host(),
             pid: std::process::id(),
             machine: machine(),
@@ -203,6 +204,13 @@ impl Storage {
             let expect = match &current {
                 None => None,
                 Some((b, v)) => match serde_json::from_slice::<LeaseRecord>(b) {
+                    // Ours: a put the store applied whose answer was lost.
+                    Ok(r) if r.holder == holder => {
+                        return Ok(Ok(Exclusive {
+                            _file: None,
+                            lease: Some(self.start_renewing(path, r, v.clone())),
+                        }));
+                    }
                     Ok(r) if !r.is_abandoned() => return Ok(Err(r.describe())),
                     // Abandoned, or not a lease at all (damaged): replaced on the version read.
                     _ => Some(v.clone()),
@@ -301,5 +309,31 @@ mod tests {
         r.expires_at_ms = now_ms() - 1;
         assert!(r.is_abandoned(), "ended");
         assert!(!r.describe().is_empty());
+    }
+
+    #[test]
+    fn a_lease_is_exclusive_until_dropped() {
+        let storage = Storage::object_store_remote(
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+            "mem://".into(),
+        );
+        let first = storage.exclusive("_retention/sweep.lock").unwrap().unwrap();
+        let who = storage
+            .exclusive("_retention/sweep.lock")
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            who.contains(&format!("process {}", std::process::id())),
+            "{who}"
+        );
+        first.check().unwrap();
+        drop(first);
+        assert!(
+            !storage
+                .exists(&Path::from("_retention/sweep.lock"))
+                .unwrap()
+        );
+        let again = storage.exclusive("_retention/sweep.lock").unwrap();
+        assert!(again.is_ok());
     }
 }

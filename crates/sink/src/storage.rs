@@ -238,6 +238,17 @@ impl Storage {
         }
     }
 
+    /// As [`object_store`](Self::object_store), treated as object storage: no locks,
+    /// conditional puts and leases (tests of those paths with a wrapped in-memory store).
+    pub fn object_store_remote(store: Arc<dyn ObjectStore>, label: String) -> Storage {
+        Storage {
+            store,
+            local_root: None,
+            label,
+            remote: true,
+        }
+    }
+
     /// The store itself (for readers such as DataFusion), rooted at the output root.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
