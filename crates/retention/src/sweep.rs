@@ -931,7 +931,9 @@ impl<'a> Sweeper<'a> {
             };
             let mut text = serde_json::to_vec_pretty(m).expect("manifest serialises");
             text.push(b'\n');
-            self.storage.put(&mpath, Bytes::from(text))?;
+            // Only if still absent: a manifest written meanwhile (object storage has no
+            // dataset lock) is newer than the tombstone's copy.
+            self.storage.put_new(&mpath, Bytes::from(text))?;
         }
         self.storage.delete(tomb)?;
         Ok(true)

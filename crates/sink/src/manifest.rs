@@ -255,8 +255,13 @@ impl DatasetMarker {
         let Some(bytes) = storage.get(&path)? else {
             return Ok(None);
         };
+        DatasetMarker::parse(&path, &bytes).map(Some)
+    }
+
+    /// A marker's content, checked.
+    fn parse(path: &Path, bytes: &[u8]) -> Result<DatasetMarker> {
         let m: DatasetMarker =
-            serde_json::from_slice(&bytes).map_err(|e| SinkError::BadManifest {
+            serde_json::from_slice(bytes).map_err(|e| SinkError::BadManifest {
                 path: path.to_string(),
                 what: format!("JSON error at line {}, column {}", e.line(), e.column()),
             })?;
@@ -270,7 +275,13 @@ impl DatasetMarker {
                 ),
             });
         }
-        Ok(Some(m))
+        Ok(m)
+    }
+
+    fn to_bytes(&self) -> Bytes {
+        let mut text = serde_json::to_vec_pretty(self).expect("marker serialises");
+        text.push(b'\n');
+        Bytes::from(text)
     }
 }
 
@@ -297,56 +308,58 @@ pub struct EnsuredDataset {
 /// replaces it (and is reported).
 pub fn ensure_dataset(storage: &Storage, spec: &DatasetSpec) -> Result<EnsuredDataset> {
     let path = marker_path(&spec.name);
-    let mut want = DatasetMarker {
-        format: "logveil-dataset".into(),
-        dataset: spec.name.clone(),
-        kind: spec.kind.as_str().into(),
-        schema_version: SCHEMA_VERSION,
-        retention_days: spec.retention_days,
-        retention_floor_days: None,
-    };
-    let mut spec = spec.clone();
-    let mut retention_changed = None;
-    // Serialised with commits and sweeps: a retention change never loses the floor.
+    // Serialised with commits and sweeps: a retention change never loses the floor. On
+    // object storage the decision is made again on the marker as it is when written (a
+    // conditional put), so instances starting together agree.
     let _lock = lock_dataset(storage, &spec.name)?;
-    if let Some(have) = DatasetMarker::read(storage, &spec.name)? {
-        if have.kind != want.kind || have.schema_version != want.schema_version {
-            return Err(SinkError::DatasetMismatch {
-                dataset: spec.name.clone(),
-                have: format!("{} rows, schema version {}", have.kind, have.schema_version),
-                want: format!("{} rows, schema version {}", want.kind, want.schema_version),
-            });
+    let mut out = None;
+    storage.update(&path, |current| {
+        let have = current
+            .map(|b| DatasetMarker::parse(&path, b))
+            .transpose()?;
+        let mut want = DatasetMarker {
+            format: "logveil-dataset".into(),
+            dataset: spec.name.clone(),
+            kind: spec.kind.as_str().into(),
+            schema_version: SCHEMA_VERSION,
+            retention_days: spec.retention_days,
+            retention_floor_days: None,
+        };
+        let mut spec = spec.clone();
+        let mut retention_changed = None;
+        if let Some(have) = have {
+            if have.kind != want.kind || have.schema_version != want.schema_version {
+                return Err(SinkError::DatasetMismatch {
+                    dataset: spec.name.clone(),
+                    have: format!("{} rows, schema version {}", have.kind, have.schema_version),
+                    want: format!("{} rows, schema version {}", want.kind, want.schema_version),
+                });
+            }
+            if have.retention_days == spec.retention_days || !spec.retention_explicit {
+                spec.retention_days = have.retention_days;
+                out = Some(EnsuredDataset {
+                    spec,
+                    retention_changed,
+                });
+                return Ok(None);
+            }
+            retention_changed = Some((have.retention_days, spec.retention_days));
+            want.retention_days = spec.retention_days;
+            let floor = have.floor_days().min(spec.retention_days);
+            want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
+        } else {
+            // A marker lost and written again: partitions already there may have been
+            // written under a shorter retention, which the sweep must still find.
+            let floor = recorded_floor(storage, &spec.name)?.min(spec.retention_days);
+            want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
         }
-        if have.retention_days == spec.retention_days {
-            return Ok(EnsuredDataset {
-                spec,
-                retention_changed,
-            });
-        }
-        if !spec.retention_explicit {
-            spec.retention_days = have.retention_days;
-            return Ok(EnsuredDataset {
-                spec,
-                retention_changed,
-            });
-        }
-        retention_changed = Some((have.retention_days, spec.retention_days));
-        want.retention_days = spec.retention_days;
-        let floor = have.floor_days().min(spec.retention_days);
-        want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
-    } else {
-        // A marker lost and written again: partitions already there may have been written
-        // under a shorter retention, which the sweep must still find.
-        let floor = recorded_floor(storage, &spec.name)?.min(spec.retention_days);
-        want.retention_floor_days = (floor < spec.retention_days).then_some(floor);
-    }
-    let mut text = serde_json::to_vec_pretty(&want).expect("marker serialises");
-    text.push(b'\n');
-    storage.put(&path, Bytes::from(text))?;
-    Ok(EnsuredDataset {
-        spec,
-        retention_changed,
-    })
+        out = Some(EnsuredDataset {
+            spec,
+            retention_changed,
+        });
+        Ok(Some(want.to_bytes()))
+    })?;
+    Ok(out.expect("the marker was judged"))
 }
 
 /// The shortest retention recorded in the manifests already under `dataset` (`u32::MAX` when
@@ -371,22 +384,27 @@ fn recorded_floor(storage: &Storage, dataset: &str) -> Result<u32> {
 /// manifest of the dataset, under its lock. Returns whether the marker was rewritten.
 pub fn raise_floor(storage: &Storage, seen: &DatasetMarker) -> Result<bool> {
     let _lock = lock_dataset(storage, &seen.dataset)?;
-    let Some(mut m) = DatasetMarker::read(storage, &seen.dataset)? else {
-        return Ok(false);
-    };
-    if &m != seen {
-        return Ok(false);
-    }
-    let needed = recorded_floor(storage, &m.dataset)?;
-    let floor = (needed < m.retention_days).then_some(needed);
-    if floor == m.retention_floor_days {
-        return Ok(false);
-    }
-    m.retention_floor_days = floor;
-    let mut text = serde_json::to_vec_pretty(&m).expect("marker serialises");
-    text.push(b'\n');
-    storage.put(&marker_path(&m.dataset), Bytes::from(text))?;
-    Ok(true)
+    let path = marker_path(&seen.dataset);
+    // Conditional on the marker as read (object storage): an ingest that changed the
+    // retention meanwhile wins, and this is decided again on its marker.
+    storage.update(&path, |current| {
+        let Some(mut m) = current
+            .map(|b| DatasetMarker::parse(&path, b))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        if &m != seen {
+            return Ok(None);
+        }
+        let needed = recorded_floor(storage, &m.dataset)?;
+        let floor = (needed < m.retention_days).then_some(needed);
+        if floor == m.retention_floor_days {
+            return Ok(None);
+        }
+        m.retention_floor_days = floor;
+        Ok(Some(m.to_bytes()))
+    })
 }
 
 /// What [`commit`] did.
@@ -607,4 +625,47 @@ fn merged_manifest(
     let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
     text.push(b'\n');
     Bytes::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The marker's rules, through the conditional-put path object storage takes.
+    #[test]
+    fn a_marker_is_created_adopted_and_changed_only_explicitly() {
+        let storage = Storage::object_store_remote(
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+            "mem://".into(),
+        );
+        let spec = |days, explicit| DatasetSpec {
+            retention_days: days,
+            retention_explicit: explicit,
+            ..DatasetSpec::with_defaults(DatasetKind::Access)
+        };
+        let e = ensure_dataset(&storage, &spec(30, false)).unwrap();
+        assert_eq!((e.spec.retention_days, e.retention_changed), (30, None));
+        // A default adopts the recorded retention; an explicit one replaces it, with a floor.
+        let e = ensure_dataset(&storage, &spec(90, false)).unwrap();
+        assert_eq!((e.spec.retention_days, e.retention_changed), (30, None));
+        let e = ensure_dataset(&storage, &spec(90, true)).unwrap();
+        assert_eq!(e.retention_changed, Some((30, 90)));
+        let m = DatasetMarker::read(&storage, "access").unwrap().unwrap();
+        assert_eq!((m.retention_days, m.retention_floor_days), (90, Some(30)));
+        // No partition needs the floor any more: it is dropped, unless the marker moved on.
+        let mut stale = m.clone();
+        stale.retention_days = 7;
+        assert!(!raise_floor(&storage, &stale).unwrap());
+        assert!(raise_floor(&storage, &m).unwrap());
+        let m = DatasetMarker::read(&storage, "access").unwrap().unwrap();
+        assert_eq!(m.retention_floor_days, None);
+        let other = DatasetSpec {
+            name: "access".into(),
+            ..DatasetSpec::with_defaults(DatasetKind::Session)
+        };
+        assert!(matches!(
+            ensure_dataset(&storage, &other),
+            Err(SinkError::DatasetMismatch { .. })
+        ));
+    }
 }
