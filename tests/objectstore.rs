@@ -550,3 +550,23 @@ retention_days = 400
             .any(|k| k.starts_with("lake/access/dt="))
     );
 }
+
+/// A network source spools what it accepts to local disk until it is committed: with an
+/// object-storage root (no local directory to default to) `spool_dir` must be set.
+#[test]
+fn a_network_source_with_an_s3_root_needs_a_spool_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "[output]\nroot = \"s3://logs/lake\"\n[keys]\ndev_key = true\n[[sources]]\nname = \"events\"\nformat = \"session-json\"\n[sources.http]\naddress = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let o = run(s3_bin()
+        .current_dir(dir.path())
+        .args(["run", "--no-progress"])
+        .arg(&p));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("spool_dir"), "{}", text(&o.stderr));
+    assert!(!dir.path().join("_spool").exists());
+}

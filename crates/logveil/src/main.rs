@@ -515,6 +515,18 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         )?;
     }
     let followed = jobs.iter().filter(|j| j.follow).count();
+    // A spool holds what a network source accepted until it is committed: on an
+    // object-storage root there is no root directory to default to, and a spool relative to
+    // the working directory could be lost on a restart.
+    if logveil_sink::storage::is_remote_location(&root.to_string_lossy())
+        && p.runtime.spool_dir.is_none()
+        && let Some(j) = jobs.iter().find(|j| j.follow && j.listen.is_some())
+    {
+        return Err(usage(format!(
+            "source {}: with an object-storage root, set [runtime] spool_dir to a local directory that survives restarts (network sources keep what they accepted there until it is committed)",
+            j.name
+        )));
+    }
     let metrics = match (&p.runtime.metrics_address, followed) {
         (Some(addr), n) if n > 0 => {
             let (bound, ep) = metrics::serve(addr, n, stop.clone())?;
@@ -535,14 +547,12 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         stop,
         metrics,
         drain_timeout: std::time::Duration::from_secs(30),
-        spool_dir: p.runtime.spool_dir.clone().unwrap_or_else(|| {
-            if logveil_sink::storage::is_remote_location(&root.to_string_lossy()) {
-                // Spools are local files; an object-storage root has no local directory.
-                PathBuf::from("_spool")
-            } else {
-                root.join("_spool")
-            }
-        }),
+        // (An object-storage root with network sources needs `spool_dir`: checked above.)
+        spool_dir: p
+            .runtime
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| root.join("_spool")),
         max_spool_bytes: p.runtime.max_spool_bytes.unwrap_or(256 << 20).max(1 << 20),
     };
     // A daemon builds the rollups' closed windows as it goes.
