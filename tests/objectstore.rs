@@ -237,10 +237,14 @@ fn retention_sweeps_verifies_and_holds_on_s3() {
     assert!(text(&o.stderr).contains("node-b"), "{}", text(&o.stderr));
     lease(now_ms - 1);
     let out = ok(s3_bin().args(sweep));
-    assert!(
-        !keys(&bucket).iter().any(|k| k.ends_with("sweep.lock")),
-        "the lease is released"
+    let (status, body) = http("GET", &format!("/{bucket}/lake/_retention/sweep.lock"), b"");
+    assert_eq!(status, 200);
+    let released: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        released["expires_at_ms"], 0,
+        "the lease is released: {released}"
     );
+    assert_ne!(released["host"], "node-b", "taken over");
     let report = text(&out.stdout);
     let m = tempfile::tempdir().unwrap();
     mirror(&bucket, m.path());

@@ -523,7 +523,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         && let Some(j) = jobs.iter().find(|j| j.follow && j.listen.is_some())
     {
         return Err(usage(format!(
-            "source {}: with an object-storage root, set [runtime] spool_dir to a local directory that survives restarts (network sources keep what they accepted there until it is committed)",
+            "source {}: with an object-storage root, set [runtime] spool_dir to a local directory that survives restarts (network sources and a followed stdin keep what they accepted there until it is committed)",
             j.name
         )));
     }

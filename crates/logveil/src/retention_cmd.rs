@@ -321,7 +321,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     if r.staged_removed > 0 {
         say!(
             info,
-            "{} staged upload(s) older than a day that no commit will publish {}",
+            "{} staged upload(s) older than a week that no commit will publish {}",
             r.staged_removed,
             if a.dry_run {
                 "would be removed (dry run)"

@@ -57,9 +57,10 @@ use crate::{Result, RetentionError};
 pub const ROOT_LOCK: &str = "_retention/sweep.lock";
 
 /// How old (by the real clock) a staged upload must be before the sweep removes it, if no
-/// pending commit lists it: an upload is published within a commit interval of being
-/// finished, so one a day old was left by a process that died or was fenced.
-pub const STAGING_MAX_AGE_MICROS: i64 = 24 * MICROS_PER_HOUR;
+/// pending commit lists it. A followed source publishes within a commit interval, but a
+/// batch `ingest` keeps its finished files staged until its end: a week leaves room for the
+/// longest backfill, and an orphan of a killed or fenced process is gone a week later.
+pub const STAGING_MAX_AGE_MICROS: i64 = 7 * 24 * MICROS_PER_HOUR;
 
 /// The root's status file of the last completed sweep (for monitoring).
 pub const LAST_SWEEP_PATH: &str = "_retention/last_sweep.json";
@@ -713,10 +714,13 @@ impl<'a> Sweeper<'a> {
                         .filter_map(|f| f.staged),
                 ),
                 Err(e) => {
+                    // Line and column only: serde's message may quote the journal's values.
                     run.attention(
                         o.location.to_string(),
                         format!(
-                            "not a readable journal ({e}): staged uploads are not cleaned while it is not"
+                            "not a readable journal (JSON error at line {}, column {}): staged uploads are not cleaned while it is not",
+                            e.line(),
+                            e.column()
                         ),
                     );
                     return Ok(());
@@ -931,9 +935,29 @@ impl<'a> Sweeper<'a> {
             };
             let mut text = serde_json::to_vec_pretty(m).expect("manifest serialises");
             text.push(b'\n');
-            // Only if still absent: a manifest written meanwhile (object storage has no
-            // dataset lock) is newer than the tombstone's copy.
-            self.storage.put_new(&mpath, Bytes::from(text))?;
+            // A manifest written meanwhile (object storage has no dataset lock) is newer
+            // than the tombstone's copy: the saved entries join it rather than replace it.
+            self.storage.update(&mpath, |current| {
+                let Some(current) = current else {
+                    return Ok(Some(Bytes::from(text.clone())));
+                };
+                let mut now = Manifest::parse(&mpath, current)?;
+                let missing: Vec<_> = m
+                    .files
+                    .iter()
+                    .filter(|f| !now.files.iter().any(|x| x.name == f.name))
+                    .cloned()
+                    .collect();
+                if missing.is_empty() {
+                    return Ok(None);
+                }
+                now.files.extend(missing);
+                now.rows = now.files.iter().map(|f| f.rows).sum();
+                now.bytes = now.files.iter().map(|f| f.bytes).sum();
+                let mut merged = serde_json::to_vec_pretty(&now).expect("manifest serialises");
+                merged.push(b'\n');
+                Ok(Some(Bytes::from(merged)))
+            })?;
         }
         self.storage.delete(tomb)?;
         Ok(true)

@@ -5,18 +5,21 @@
 //! its process dies. Object stores have no locks, so there it is a *lease*: an object naming
 //! its holder and when the lease ends, created only if absent (`If-None-Match: *`) and renewed
 //! by a thread of the holder's with conditional puts (`If-Match`) every [`RENEW_EVERY`]
-//! until it is dropped, when the object is deleted. Another process may take a lease over
+//! until it is dropped, when it is ended in place (a conditional put on the version last
+//! written: a lease lost to another process is never touched). Another process may take a lease over
 //! (a conditional put on the version it read, so two never both do) only when
 //! - it has ended: its holder stopped renewing it for [`LEASE_TTL`] (killed, or cut off from
 //!   the store); clocks of the machines involved must agree to well within that, or
 //! - its holder was a process of this machine (same boot, same PID namespace) that is no
 //!   longer running: a killed sweep or erasure rerun on the same host need not wait.
 //!
-//! A holder that fails to renew (the store unreachable, or the lease taken over after it
-//! ended) records it: [`Exclusive::check`] then fails, and a long operation that checks
-//! between steps stops instead of running beside its successor.
+//! A holder knows its lease is surely its own only until its last confirmed write plus
+//! [`LEASE_TTL`], less one renewal period: past that (the store unreachable), or once the
+//! lease was taken over, [`Exclusive::check`] fails, and a long operation that checks
+//! between steps stops instead of running beside its successor. A renewal whose answer was
+//! lost is recognised by reading the lease back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -73,8 +76,23 @@ impl LeaseRecord {
         here.is_some()
             && self.machine == here
             && self.pid != std::process::id()
-            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+            && !process_runs(self.pid)
     }
+}
+
+/// Whether a process of this PID namespace runs (one of another user's counts: `EPERM`).
+fn process_runs(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 fn now_ms() -> u64 {
@@ -117,11 +135,11 @@ impl std::fmt::Debug for Exclusive {
 }
 
 impl Exclusive {
-    /// Fails if the lease could not be renewed in time and may have passed to another
-    /// process: the holder must stop changing the root.
+    /// Fails once the lease may have passed to another process (taken over, or not renewed
+    /// in time: the store unreachable): the holder must stop changing the root.
     pub fn check(&self) -> Result<()> {
         match &self.lease {
-            Some(l) if l.lost.load(Ordering::SeqCst) => Err(SinkError::Fenced {
+            Some(l) if !l.state.held() => Err(SinkError::Fenced {
                 path: l.path.to_string(),
             }),
             _ => Ok(()),
@@ -129,11 +147,42 @@ impl Exclusive {
     }
 }
 
+/// What a holder knows of its lease, shared with the thread that renews it.
+struct LeaseState {
+    /// Taken over by another process.
+    lost: AtomicBool,
+    /// Until when (ms since 1970) the lease is surely still ours: the start of the last
+    /// confirmed write plus [`LEASE_TTL`], less one renewal period of margin.
+    safe_until_ms: AtomicU64,
+    /// The version of the lease object last written.
+    version: Mutex<UpdateVersion>,
+}
+
+impl LeaseState {
+    fn held(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst) && now_ms() < self.safe_until_ms.load(Ordering::SeqCst)
+    }
+
+    fn confirm(&self, written_at_ms: u64, v: UpdateVersion) {
+        if let Ok(mut g) = self.version.lock() {
+            *g = v;
+        }
+        self.safe_until_ms.store(
+            written_at_ms + (LEASE_TTL - RENEW_EVERY).as_millis() as u64,
+            Ordering::SeqCst,
+        );
+    }
+
+    fn version(&self) -> Option<UpdateVersion> {
+        self.version.lock().map(|g| g.clone()).ok()
+    }
+}
+
 struct Lease {
     storage: Storage,
     path: Path,
-    holder: String,
-    lost: Arc<AtomicBool>,
+    record: LeaseRecord,
+    state: Arc<LeaseState>,
     stop: Option<mpsc::Sender<()>>,
     renewer: Option<JoinHandle<()>>,
 }
@@ -144,12 +193,13 @@ impl Drop for Lease {
         if let Some(t) = self.renewer.take() {
             let _ = t.join();
         }
-        // Deleted only while it is still ours (an object store has no conditional delete:
-        // the window is the time between this read and the delete).
-        if let Ok(Some((b, _))) = self.storage.get_versioned(&self.path)
-            && serde_json::from_slice::<LeaseRecord>(&b).is_ok_and(|r| r.holder == self.holder)
-        {
-            let _ = self.storage.delete(&self.path);
+        // Released by ending it, on the version last written: a successor's lease (this one
+        // was lost) is never touched. The next holder takes the ended lease over.
+        if !self.state.lost.load(Ordering::SeqCst) {
+            self.record.expires_at_ms = 0;
+            let _ =
+                self.storage
+                    .put_versioned(&self.path, encode(&self.record), self.state.version());
         }
     }
 }
@@ -158,6 +208,10 @@ fn encode(r: &LeaseRecord) -> Bytes {
     let mut v = serde_json::to_vec_pretty(r).expect("lease serialises");
     v.push(b'\n');
     Bytes::from(v)
+}
+
+fn decode(b: &[u8]) -> Option<LeaseRecord> {
+    serde_json::from_slice(b).ok()
 }
 
 impl Storage {
@@ -190,91 +244,100 @@ impl Storage {
             .get(..12)
             .unwrap_or_default()
         );
-        let record = |acquired_at_ms| LeaseRecord {
-            format: "logveil-lease".into(),
-            holder: holder.clone(),
-            host: host(),
-            pid: std::process::id(),
-            machine: machine(),
-            acquired_at_ms,
-            expires_at_ms: acquired_at_ms + LEASE_TTL.as_millis() as u64,
-        };
         for _ in 0..8 {
             let current = self.get_versioned(&path)?;
             let expect = match &current {
                 None => None,
-                Some((b, v)) => match serde_json::from_slice::<LeaseRecord>(b) {
+                Some((b, v)) => match decode(b) {
                     // Ours: a put the store applied whose answer was lost.
-                    Ok(r) if r.holder == holder => {
-                        return Ok(Ok(Exclusive {
-                            _file: None,
-                            lease: Some(self.start_renewing(path, r, v.clone())),
-                        }));
+                    Some(r) if r.holder == holder => {
+                        let at = r.acquired_at_ms;
+                        return Ok(Ok(self.hold(path, r, v.clone(), at)));
                     }
-                    Ok(r) if !r.is_abandoned() => return Ok(Err(r.describe())),
-                    // Abandoned, or not a lease at all (damaged): replaced on the version read.
+                    Some(r) if !r.is_abandoned() => return Ok(Err(r.describe())),
+                    // Ended, abandoned, or not a lease at all (damaged): replaced on the
+                    // version read.
                     _ => Some(v.clone()),
                 },
             };
-            let mine = record(now_ms());
+            let at = now_ms();
+            let mine = LeaseRecord {
+                format: "logveil-lease".into(),
+                holder: holder.clone(),
+                host: host(),
+                pid: std::process::id(),
+                machine: machine(),
+                acquired_at_ms: at,
+                expires_at_ms: at + LEASE_TTL.as_millis() as u64,
+            };
             if let Some(v) = self.put_versioned(&path, encode(&mine), expect)? {
-                return Ok(Ok(Exclusive {
-                    _file: None,
-                    lease: Some(self.start_renewing(path, mine, v)),
-                }));
+                return Ok(Ok(self.hold(path, mine, v, at)));
             }
             // Another process changed it between our read and put: look again.
         }
         Ok(Err("processes racing for it".into()))
     }
 
-    fn start_renewing(&self, path: Path, mut record: LeaseRecord, v: UpdateVersion) -> Lease {
-        let lost = Arc::new(AtomicBool::new(false));
+    /// A lease just written (at `written_at_ms`, version `v`), renewed until dropped.
+    fn hold(
+        &self,
+        path: Path,
+        record: LeaseRecord,
+        v: UpdateVersion,
+        written_at_ms: u64,
+    ) -> Exclusive {
+        let state = Arc::new(LeaseState {
+            lost: AtomicBool::new(false),
+            safe_until_ms: AtomicU64::new(0),
+            version: Mutex::new(v.clone()),
+        });
+        state.confirm(written_at_ms, v);
         let (stop, stopped) = mpsc::channel::<()>();
-        let version = Arc::new(Mutex::new(v));
-        let (storage, p, l, holder) = (
-            self.clone(),
-            path.clone(),
-            lost.clone(),
-            record.holder.clone(),
-        );
+        let (storage, p, st, mut r) = (self.clone(), path.clone(), state.clone(), record.clone());
         let renewer = std::thread::Builder::new()
             .name("logveil-lease".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
-                    record.expires_at_ms = now_ms() + LEASE_TTL.as_millis() as u64;
-                    let expect = version.lock().map(|g| g.clone()).ok();
-                    match storage.put_versioned(&p, encode(&record), expect) {
-                        Ok(Some(v)) => {
-                            if let Ok(mut g) = version.lock() {
-                                *g = v;
+                    let sent = now_ms();
+                    r.expires_at_ms = sent + LEASE_TTL.as_millis() as u64;
+                    match storage.put_versioned(&p, encode(&r), st.version()) {
+                        Ok(Some(v)) => st.confirm(sent, v),
+                        // Refused: taken over (it had ended), or our last write was applied
+                        // but its answer lost, which left our version stale.
+                        Ok(None) => match storage.get_versioned(&p) {
+                            Ok(Some((b, v)))
+                                if decode(&b).is_some_and(|x| x.holder == r.holder) =>
+                            {
+                                if let Ok(mut g) = st.version.lock() {
+                                    *g = v;
+                                }
                             }
-                        }
-                        // Taken over: it had ended, so this process was cut off for a while.
-                        Ok(None) => {
-                            l.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        // Not renewed this time; lost only once it has ended.
-                        Err(_) => {
-                            if now_ms() + RENEW_EVERY.as_millis() as u64 >= record.expires_at_ms {
-                                l.store(true, Ordering::SeqCst);
+                            Ok(_) => {
+                                st.lost.store(true, Ordering::SeqCst);
+                                return;
                             }
-                        }
+                            Err(_) => {}
+                        },
+                        // Not renewed this time: the lease is surely ours only until the
+                        // last confirmed write's margin runs out (`check`).
+                        Err(_) => {}
                     }
                 }
             })
             .ok();
         if renewer.is_none() {
-            lost.store(true, Ordering::SeqCst);
+            state.lost.store(true, Ordering::SeqCst);
         }
-        Lease {
-            storage: self.clone(),
-            path,
-            holder,
-            lost,
-            stop: Some(stop),
-            renewer,
+        Exclusive {
+            _file: None,
+            lease: Some(Lease {
+                storage: self.clone(),
+                path,
+                record,
+                state,
+                stop: Some(stop),
+                renewer,
+            }),
         }
     }
 }
@@ -288,11 +351,15 @@ mod tests {
         let Some(here) = machine() else {
             return;
         };
+        // A process that has exited (and been reaped).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
         let mut r = LeaseRecord {
             format: "logveil-lease".into(),
             holder: "x".into(),
             host: host(),
-            pid: u32::MAX - 1,
+            pid: dead,
             machine: Some(here),
             acquired_at_ms: now_ms(),
             expires_at_ms: now_ms() + 60_000,
@@ -301,7 +368,7 @@ mod tests {
         r.pid = 1;
         assert!(!r.is_abandoned(), "PID 1 runs");
         r.machine = Some("another machine".into());
-        r.pid = u32::MAX - 1;
+        r.pid = dead;
         assert!(
             !r.is_abandoned(),
             "another machine's PIDs are not ours to check"
@@ -328,11 +395,12 @@ mod tests {
         );
         first.check().unwrap();
         drop(first);
-        assert!(
-            !storage
-                .exists(&Path::from("_retention/sweep.lock"))
-                .unwrap()
-        );
+        // Released: ended in place, and taken over by the next one.
+        let (b, _) = storage
+            .get_versioned(&Path::from("_retention/sweep.lock"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(decode(&b).unwrap().expires_at_ms, 0);
         let again = storage.exclusive("_retention/sweep.lock").unwrap();
         assert!(again.is_ok());
     }
