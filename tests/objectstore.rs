@@ -308,6 +308,17 @@ fn manifests_match(lake: &Path, dataset: &str) {
     }
 }
 
+/// The first column of the first row of CSV with a header.
+fn first_number(csv: &str) -> u64 {
+    let row = csv.lines().nth(1).unwrap_or_default();
+    row.split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{csv}"))
+}
+
 /// `logveil query` and the data-subject requests on an S3 root give the answers they give on
 /// disk. An erasure killed right after replacing its first file, then run again, removes
 /// exactly the subject's rows: manifests stay true, receipts in the bucket verify, nothing
@@ -335,15 +346,7 @@ fn query_find_export_and_erase_work_on_s3() {
     };
     let on_s3 = query(&root);
     assert_eq!(on_s3, query(&local_root));
-    let total: u64 = on_s3
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let total = first_number(&on_s3);
     assert!(total > 0, "{on_s3}");
 
     // The address with the most rows, found alike on S3 and on disk.
@@ -420,15 +423,7 @@ fn query_find_export_and_erase_work_on_s3() {
     assert_eq!(r["verified"], true, "{r}");
     assert_eq!(find(&root)["rows"], 0);
     let after = query(&root);
-    let left: u64 = after
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let left = first_number(&after);
     assert_eq!(left, total - rows, "{after}");
     ok(s3_bin().args(["retention", "verify", "--root", &root]));
 
