@@ -308,6 +308,19 @@ fn manifests_match(lake: &Path, dataset: &str) {
     }
 }
 
+/// The fixture's address with the most lines.
+fn busiest_ip() -> String {
+    let t = text(&std::fs::read(fixture("access.log")).unwrap());
+    fixture_ips()
+        .into_iter()
+        .max_by_key(|ip| {
+            t.lines()
+                .filter(|l| l.starts_with(&format!("{ip} ")))
+                .count()
+        })
+        .unwrap()
+}
+
 /// The first column of the first row of CSV with a header.
 fn first_number(csv: &str) -> u64 {
     let row = csv.lines().nth(1).unwrap_or_default();
@@ -350,15 +363,7 @@ fn query_find_export_and_erase_work_on_s3() {
     assert!(total > 0, "{on_s3}");
 
     // The address with the most rows, found alike on S3 and on disk.
-    let t = text(&std::fs::read(fixture("access.log")).unwrap());
-    let ip = fixture_ips()
-        .into_iter()
-        .max_by_key(|ip| {
-            t.lines()
-                .filter(|l| l.starts_with(&format!("{ip} ")))
-                .count()
-        })
-        .unwrap();
+    let ip = busiest_ip();
     let find = |root: &str| -> serde_json::Value {
         let o = ok(s3_bin().args([
             "subject",
@@ -568,4 +573,80 @@ fn a_network_source_with_an_s3_root_needs_a_spool_dir() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("spool_dir"), "{}", text(&o.stderr));
     assert!(!dir.path().join("_spool").exists());
+}
+
+/// An erasure interrupted after journaling its first partition, while another instance then
+/// commits more rows of the subject into the same partitions: the rerun erases those too and
+/// keeps every other row of the new files, manifests agreeing with the files.
+#[cfg(feature = "query")]
+#[test]
+fn an_erasure_resumed_after_other_commits_keeps_them() {
+    if !s3_available("an_erasure_resumed_after_other_commits_keeps_them") {
+        return;
+    }
+    let bucket = new_bucket("erase-commits");
+    let root = format!("s3://{bucket}/lake");
+    ok(&mut ingest(&root, &fixture("access.log"), "combined", None));
+    let count = || {
+        let o = ok(s3_bin().args([
+            "query",
+            "--format",
+            "csv",
+            "--root",
+            &root,
+            "SELECT count(*) FROM access",
+        ]));
+        first_number(&text(&o.stdout))
+    };
+    let total = count();
+    let ip = busiest_ip();
+    let o = ok(s3_bin().args([
+        "subject",
+        "find",
+        "--dev-key",
+        "--json",
+        "--root",
+        &root,
+        "--ip",
+        &ip,
+    ]));
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = found["rows"].as_u64().unwrap();
+    assert!(rows > 1, "{found}");
+    let erase = |crash: Option<&str>| {
+        let mut c = s3_bin();
+        c.args([
+            "subject",
+            "erase",
+            "--dev-key",
+            "--json",
+            "--request-id",
+            "dsr-7",
+        ])
+        .args(["--root", &root, "--ip", &ip]);
+        if let Some(step) = crash {
+            c.env("LOGVEIL_TEST_CRASH_AT", step);
+        }
+        run(&mut c)
+    };
+    let o = erase(Some("journaled:1"));
+    assert!(!o.status.success(), "did not crash: {}", text(&o.stderr));
+    // Another instance's commit: the same lines again, new files in the same partitions.
+    ok(&mut ingest(&root, &fixture("access.log"), "combined", None));
+    assert_eq!(count(), 2 * total);
+    let o = erase(None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!text(&o.stdout).contains(&ip) && !text(&o.stderr).contains(&ip));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["resumed"], true, "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    let removed = r["rows_removed"].as_u64().unwrap();
+    assert_eq!(removed, 2 * rows, "the subject's rows of both copies: {r}");
+    assert_eq!(count(), 2 * total - removed);
+    let m = tempfile::tempdir().unwrap();
+    mirror(&bucket, m.path());
+    let lake = m.path().join("lake");
+    manifests_match(&lake, "access");
+    assert_eq!(parquet_rows(&lake, "access"), 2 * total - removed);
+    assert!(!keys(&bucket).iter().any(|k| k.contains("erase-")));
 }
