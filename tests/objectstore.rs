@@ -308,6 +308,25 @@ fn manifests_match(lake: &Path, dataset: &str) {
     }
 }
 
+/// `logveil subject erase --json` of one address on an S3 root, aborted at `crash`
+/// (`LOGVEIL_TEST_CRASH_AT`) if given.
+fn erase_s3(root: &str, ip: &str, request: &str, crash: Option<&str>) -> std::process::Output {
+    let mut c = s3_bin();
+    c.args([
+        "subject",
+        "erase",
+        "--dev-key",
+        "--json",
+        "--request-id",
+        request,
+    ])
+    .args(["--root", root, "--ip", ip]);
+    if let Some(step) = crash {
+        c.env("LOGVEIL_TEST_CRASH_AT", step);
+    }
+    run(&mut c)
+}
+
 /// The fixture's address with the most lines.
 fn busiest_ip() -> String {
     let t = text(&std::fs::read(fixture("access.log")).unwrap());
@@ -400,22 +419,7 @@ fn query_find_export_and_erase_work_on_s3() {
     assert_eq!(exported.lines().count() as u64, rows);
 
     // Killed (abort) right after its first file is replaced, then finished by a rerun.
-    let erase = |crash: Option<&str>| {
-        let mut c = s3_bin();
-        c.args([
-            "subject",
-            "erase",
-            "--dev-key",
-            "--json",
-            "--request-id",
-            "dsr-s3",
-        ])
-        .args(["--root", &root, "--ip", &ip]);
-        if let Some(step) = crash {
-            c.env("LOGVEIL_TEST_CRASH_AT", step);
-        }
-        run(&mut c)
-    };
+    let erase = |crash: Option<&str>| erase_s3(&root, &ip, "dsr-s3", crash);
     let o = erase(Some("replaced:1"));
     assert!(!o.status.success(), "did not crash: {}", text(&o.stderr));
     let o = erase(None);
@@ -613,22 +617,7 @@ fn an_erasure_resumed_after_other_commits_keeps_them() {
     let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = found["rows"].as_u64().unwrap();
     assert!(rows > 1, "{found}");
-    let erase = |crash: Option<&str>| {
-        let mut c = s3_bin();
-        c.args([
-            "subject",
-            "erase",
-            "--dev-key",
-            "--json",
-            "--request-id",
-            "dsr-7",
-        ])
-        .args(["--root", &root, "--ip", &ip]);
-        if let Some(step) = crash {
-            c.env("LOGVEIL_TEST_CRASH_AT", step);
-        }
-        run(&mut c)
-    };
+    let erase = |crash: Option<&str>| erase_s3(&root, &ip, "dsr-7", crash);
     let o = erase(Some("journaled:1"));
     assert!(!o.status.success(), "did not crash: {}", text(&o.stderr));
     // Another instance's commit: the same lines again, new files in the same partitions.
