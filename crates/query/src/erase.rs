@@ -643,12 +643,9 @@ fn erase_partition(
             if m == before {
                 return Ok(None);
             }
-            m.rows = m.files.iter().map(|f| f.rows).sum();
-            m.bytes = m.files.iter().map(|f| f.bytes).sum();
+            m.recount();
             m.updated_at = format_rfc3339(eo.wall_clock);
-            let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
-            text.push(b'\n');
-            Ok(Some(Bytes::from(text)))
+            Ok(Some(m.to_bytes()))
         })?;
         if written {
             eo.step(EraseStep::ManifestWritten);
@@ -674,13 +671,8 @@ fn partition_key(p: &str) -> Option<HourKey> {
 fn lock_root(storage: &Storage) -> Result<Exclusive, QueryError> {
     storage.exclusive(ROOT_LOCK)?.map_err(|who| {
         QueryError::Busy(format!(
-            "another erasure or retention sweep is running on {} ({who}); let it finish (a killed one releases its lock{})",
-            storage.label(),
-            if storage.is_remote() {
-                ": on object storage, once its lease ends, at most 2 minutes later"
-            } else {
-                ""
-            }
+            "another erasure or retention sweep is running on {} ({who}); let it finish (a killed one releases its lock)",
+            storage.label()
         ))
     })
 }

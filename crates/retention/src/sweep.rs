@@ -800,13 +800,8 @@ impl<'a> Sweeper<'a> {
         match self.storage.exclusive(ROOT_LOCK)? {
             Ok(l) => Ok(Some(l)),
             Err(who) => Err(RetentionError::Usage(format!(
-                "another retention sweep or erasure is running on {} ({who}); let it finish (a killed one releases its lock{})",
-                self.storage.label(),
-                if self.storage.is_remote() {
-                    ": on object storage, once its lease ends, at most 2 minutes later"
-                } else {
-                    ""
-                }
+                "another retention sweep or erasure is running on {} ({who}); let it finish (a killed one releases its lock)",
+                self.storage.label()
             ))),
         }
     }
@@ -933,13 +928,11 @@ impl<'a> Sweeper<'a> {
             let Some(m) = &t.saved_manifest else {
                 return Ok(false);
             };
-            let mut text = serde_json::to_vec_pretty(m).expect("manifest serialises");
-            text.push(b'\n');
             // A manifest written meanwhile (object storage has no dataset lock) is newer
             // than the tombstone's copy: the saved entries join it rather than replace it.
             self.storage.update(&mpath, |current| {
                 let Some(current) = current else {
-                    return Ok(Some(Bytes::from(text.clone())));
+                    return Ok(Some(m.to_bytes()));
                 };
                 let mut now = Manifest::parse(&mpath, current)?;
                 let missing: Vec<_> = m
@@ -952,11 +945,8 @@ impl<'a> Sweeper<'a> {
                     return Ok(None);
                 }
                 now.files.extend(missing);
-                now.rows = now.files.iter().map(|f| f.rows).sum();
-                now.bytes = now.files.iter().map(|f| f.bytes).sum();
-                let mut merged = serde_json::to_vec_pretty(&now).expect("manifest serialises");
-                merged.push(b'\n');
-                Ok(Some(Bytes::from(merged)))
+                now.recount();
+                Ok(Some(now.to_bytes()))
             })?;
         }
         self.storage.delete(tomb)?;

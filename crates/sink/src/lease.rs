@@ -59,7 +59,7 @@ struct LeaseRecord {
 impl LeaseRecord {
     fn describe(&self) -> String {
         format!(
-            "process {} on {} (lease taken {} s ago, ends in {} s unless renewed)",
+            "process {} on {} (lease taken {} s ago, ends in {} s unless renewed: a killed holder's is taken over then)",
             self.pid,
             self.host,
             now_ms().saturating_sub(self.acquired_at_ms) / 1000,

@@ -178,6 +178,19 @@ impl Manifest {
         logveil_model::time::parse_rfc3339(self.expires_at.as_bytes())
     }
 
+    /// Sets `rows` and `bytes` to the sums of the files listed.
+    pub fn recount(&mut self) {
+        self.rows = self.files.iter().map(|f| f.rows).sum();
+        self.bytes = self.files.iter().map(|f| f.bytes).sum();
+    }
+
+    /// The manifest as it is written: pretty JSON and a newline.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut text = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        text.push(b'\n');
+        Bytes::from(text)
+    }
+
     /// Reads and parses a manifest; `Ok(None)` if it does not exist.
     pub fn read(storage: &Storage, path: &Path) -> Result<Option<Manifest>> {
         let Some(bytes) = storage.get(path)? else {
@@ -619,12 +632,9 @@ fn merged_manifest(
         .into_iter()
         .collect();
     m.dev_key = m.files.iter().any(|f| f.dev_key);
-    m.rows = m.files.iter().map(|f| f.rows).sum();
-    m.bytes = m.files.iter().map(|f| f.bytes).sum();
+    m.recount();
     m.updated_at = now.to_string();
-    let mut text = serde_json::to_vec_pretty(&m).expect("manifest serialises");
-    text.push(b'\n');
-    Bytes::from(text)
+    m.to_bytes()
 }
 
 #[cfg(test)]
